@@ -1,0 +1,1 @@
+"""Library shared by the DVC stages and the Prefect flows of the memorization pipeline."""

@@ -1,0 +1,71 @@
+"""Shared fixtures: tiny valid parameters and the project root."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TINY_PARAMS = {
+    "synthetic": {
+        "vocab_size": 64,
+        "seq_len": 8,
+        "dataset_sizes": [4, 16],
+        "seeds": [0],
+        "token_dtype": "uint16",
+    },
+    "models": {"configs": [{"n_layer": 1, "d_model": 8, "n_head": 1}]},
+    "train": {
+        "steps": 40,
+        "batch_size": 8,
+        "lr": 0.01,
+        "eval_points": 4,
+        "checkpoint_every": 10,
+        "workers": 1,
+        "threads_per_worker": 1,
+    },
+    "score": {"first_token": "skip", "batch_size": 64},
+    "fit": {"confidence": 0.95},
+}
+
+
+@pytest.fixture
+def tiny_params() -> dict:
+    """A fresh, mutable copy of a tiny valid params mapping."""
+    return copy.deepcopy(TINY_PARAMS)
+
+
+PROJECT_FILES = ("dvc.yaml", "params.yaml", "pipeline", "stages", ".dvc/config", ".dvcignore")
+
+
+def copy_project(destination: Path, params: dict) -> Path:
+    """A runnable copy of the project (code, dvc.yaml, DVC config) in a fresh git repo."""
+    import shutil
+    import subprocess
+
+    import yaml
+
+    destination.mkdir(parents=True, exist_ok=True)
+    for name in PROJECT_FILES:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, destination / name,
+                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        elif source.exists():
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination / name)
+    (destination / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    subprocess.run(["git", "init", "-q"], cwd=destination, check=True)
+    return destination
+
+
+@pytest.fixture(scope="session")
+def prefect_api():
+    """One ephemeral Prefect API for the whole session (it takes ~10 s to start)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
