@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 from pipeline.io import atomic_dir
 
@@ -156,12 +156,12 @@ class GPT(nn.Module):
         self, directory: str | Path, extra_files: dict[str, dict] | None = None
     ) -> None:
         """Write a Hugging Face model folder (config.json + safetensors) atomically."""
-        from transformers import GPT2LMHeadModel
-
-        hf_model = GPT2LMHeadModel(self.config.to_hf())
-        hf_model.load_state_dict(self.state_dict())
+        # The output embedding is tied to the input one, so it is stored once, as HF does.
+        state = {k: v.detach().contiguous() for k, v in self.state_dict().items()
+                 if k != "lm_head.weight"}
         with atomic_dir(directory) as tmp:
-            hf_model.save_pretrained(tmp, safe_serialization=True)
+            self.config.to_hf().save_pretrained(tmp)
+            save_file(state, tmp / WEIGHTS_FILE, metadata={"format": "pt"})
             for name, content in (extra_files or {}).items():
                 (tmp / name).write_text(json.dumps(content, indent=2, sort_keys=True) + "\n")
 

@@ -86,7 +86,7 @@ class TrainSummary:
     fully_memorized: bool
     resumed_from_step: int
     wall_seconds: float
-    tokens_per_second: float
+    tokens_per_second: float  # training tokens per second, evaluation time excluded
     device: str
     precision: str
     fingerprint: str
@@ -158,6 +158,7 @@ class Trainer:
         self.autocast_dtype = torch.bfloat16 if self.precision == "bf16" else None
         self.on_steps = on_steps or (lambda n: None)
         self.bos_id = job.model.vocab_size - 1 if job.first_token == "bos" else None
+        self.eval_seconds = 0.0
 
     def run(self) -> TrainSummary:
         job, config = self.job, self.config
@@ -177,6 +178,7 @@ class Trainer:
         if resumed_from == 0 and 0 in evals:
             self._evaluate(model, state)
         started, steps_at_start = time.perf_counter(), state["step"]
+        self.eval_seconds = 0.0
 
         model.train()
         while state["step"] < config.steps:
@@ -208,6 +210,7 @@ class Trainer:
                 self._save_checkpoint(model, optimizer, order_rng, state)
 
         elapsed = time.perf_counter() - started
+        train_seconds = elapsed - self.eval_seconds
         if state["curve"][-1]["step"] != state["step"]:
             self._evaluate(model, state)
         converged, full = is_converged(state["curve"], dataset_bits, config)
@@ -222,7 +225,7 @@ class Trainer:
             fully_memorized=full,
             resumed_from_step=resumed_from,
             wall_seconds=round(elapsed, 3),
-            tokens_per_second=round(trained_tokens / max(elapsed, 1e-9), 1),
+            tokens_per_second=round(trained_tokens / max(train_seconds, 1e-9), 1),
             device=self.device,
             precision=self.precision,
             fingerprint=job.fingerprint,
@@ -243,6 +246,7 @@ class Trainer:
         return idx.to(self.device)
 
     def _evaluate(self, model: GPT, state: dict) -> float:
+        started = time.perf_counter()
         nll = sequence_nll_bits(
             model, self.job.tokens, first_token=self.job.first_token, bos_id=self.bos_id,
             device=self.device, autocast_dtype=self.autocast_dtype,
@@ -257,6 +261,7 @@ class Trainer:
             "lr": learning_rate(max(0, state["step"] - 1), self.config),
         })
         state["loss_sum"], state["loss_count"] = 0.0, 0
+        self.eval_seconds += time.perf_counter() - started
         return memorized
 
     def _save_checkpoint(self, model, optimizer, rng: torch.Generator, state: dict) -> None:

@@ -1,0 +1,99 @@
+"""Rarity of text samples by TF-IDF over token ids, and its relation to memorization.
+
+Morris et al. (2025) find the most memorized text samples are rare ones (high TF-IDF).
+Each sequence is a document whose terms are its token ids.
+
+Score definition (an open choice; the paper does not give one): the weight of token t in
+sequence d is ``tf(t, d) * idf(t)`` with ``tf`` the raw count (or ``1 + ln(count)`` when
+``sublinear_tf``) and sklearn's smoothed ``idf(t) = ln((1 + n) / (1 + df(t))) + 1``; no
+row normalisation (L2 normalisation would cancel the overall idf level, which is the
+rarity signal). A sequence's score is the mean weight over its distinct tokens, i.e.
+``TfidfVectorizer(norm=None)`` row sum divided by the row's number of non-zeros.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.stats import spearmanr
+
+
+def _count_matrix(sequences: np.ndarray, vocab_size: int | None) -> sp.csr_matrix:
+    """Sparse ``[n, V]`` matrix of token counts per sequence."""
+    n, s = sequences.shape
+    cols = sequences.ravel().astype(np.int64)
+    v = int(cols.max()) + 1 if vocab_size is None else int(vocab_size)
+    if cols.min(initial=0) < 0 or cols.max(initial=-1) >= v:
+        raise ValueError("token ids must lie in [0, vocab_size)")
+    rows = np.repeat(np.arange(n, dtype=np.int64), s)
+    data = np.ones(cols.size, dtype=np.float64)
+    # COO -> CSR sums duplicate (row, col) pairs, giving counts.
+    counts = sp.coo_matrix((data, (rows, cols)), shape=(n, v)).tocsr()
+    counts.sum_duplicates()
+    return counts
+
+
+def smoothed_idf(counts: sp.csr_matrix) -> np.ndarray:
+    """sklearn's smoothed idf per token id: ``ln((1 + n) / (1 + df)) + 1``."""
+    n = counts.shape[0]
+    df = np.bincount(counts.indices, minlength=counts.shape[1])
+    return np.log((1.0 + n) / (1.0 + df)) + 1.0
+
+
+def tfidf_scores(
+    sequences: np.ndarray, vocab_size: int | None = None, sublinear_tf: bool = False
+) -> np.ndarray:
+    """Mean TF-IDF of each sequence's distinct tokens (see module docstring), shape ``[n]``."""
+    seqs = np.asarray(sequences)
+    if seqs.ndim != 2 or not np.issubdtype(seqs.dtype, np.integer):
+        raise ValueError("sequences must be a 2-D integer array [n, S]")
+    if seqs.size == 0:
+        return np.zeros(seqs.shape[0], dtype=np.float64)
+    counts = _count_matrix(seqs, vocab_size)
+    idf = smoothed_idf(counts)
+    tf = 1.0 + np.log(counts.data) if sublinear_tf else counts.data
+    weights = tf * idf[counts.indices]
+    row_sums = np.add.reduceat(weights, counts.indptr[:-1])
+    return row_sums / np.diff(counts.indptr)
+
+
+def top_memorized(mem_bits: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` most memorized samples, most memorized first (ties: lower index)."""
+    mem = np.asarray(mem_bits, dtype=np.float64)
+    k = max(0, min(int(k), mem.size))
+    order = np.argsort(-mem, kind="stable")
+    return order[:k]
+
+
+def rarity_vs_memorization(
+    tfidf: np.ndarray, mem_bits: np.ndarray, top_fraction: float = 0.1
+) -> dict[str, float]:
+    """Spearman correlation of TF-IDF with memorization, and top-decile vs rest means.
+
+    The top group is the ``ceil(top_fraction * n)`` most memorized samples (by
+    :func:`top_memorized`), the rest are all others.
+    """
+    tfidf = np.asarray(tfidf, dtype=np.float64)
+    mem = np.asarray(mem_bits, dtype=np.float64)
+    if tfidf.shape != mem.shape or tfidf.ndim != 1:
+        raise ValueError("tfidf and mem_bits must be 1-D arrays of equal length")
+    n = mem.size
+    if n < 3:
+        raise ValueError("need at least 3 samples")
+    if not 0 < top_fraction < 1:
+        raise ValueError("top_fraction must lie in (0, 1)")
+    rho, p = spearmanr(tfidf, mem)
+    n_top = min(n - 1, max(1, int(np.ceil(top_fraction * n))))
+    is_top = np.zeros(n, dtype=bool)
+    is_top[top_memorized(mem, n_top)] = True
+    top_mean = float(tfidf[is_top].mean())
+    rest_mean = float(tfidf[~is_top].mean())
+    return {
+        "n": float(n),
+        "spearman_rho": float(rho),
+        "spearman_p": float(p),
+        "n_top": float(n_top),
+        "mean_tfidf_top": top_mean,
+        "mean_tfidf_rest": rest_mean,
+        "top_over_rest": top_mean / rest_mean if rest_mean != 0 else float("nan"),
+    }
