@@ -9,8 +9,9 @@ from collections.abc import Callable
 
 from pipeline.config import ConfigError
 from pipeline.io import ArtifactError
+from pipeline.text.corpus import CorpusError
 
-USER_ERRORS = (ConfigError, ArtifactError, FileNotFoundError)
+USER_ERRORS = (ConfigError, ArtifactError, FileNotFoundError, CorpusError)
 
 
 def setup_logging() -> None:

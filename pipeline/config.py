@@ -128,6 +128,15 @@ class FitConfig(Section):
     confidence: Annotated[float, Field(gt=0, lt=1)] = 0.95
 
 
+# The text-track groups subclass the sections above, so they are imported only now; the
+# pipeline.text package imports this module first, which keeps either import order working.
+from pipeline.text.config import (  # noqa: E402
+    CorpusConfig,
+    TextConfig,
+    check_text_against_corpus,
+)
+
+
 class Params(Section):
     """The whole ``params.yaml``."""
 
@@ -136,6 +145,8 @@ class Params(Section):
     train: TrainConfig
     score: ScoreConfig = ScoreConfig()
     fit: FitConfig = FitConfig()
+    corpus: CorpusConfig
+    text: TextConfig
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Params:
@@ -146,6 +157,7 @@ class Params(Section):
                 f"synthetic.vocab_size: {vocab} token ids (BOS included) do not fit "
                 f"synthetic.token_dtype={self.synthetic.token_dtype} (at most {limit})"
             )
+        check_text_against_corpus(self.corpus, self.text)
         return self
 
     @property

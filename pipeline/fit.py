@@ -86,7 +86,7 @@ def fit_alpha(capacity: pl.DataFrame, confidence: float = 0.95) -> AlphaFit:
     """OLS of capacity on parameters with no intercept."""
     x = capacity["params"].to_numpy().astype(float)
     y = capacity["capacity_bits"].to_numpy().astype(float)
-    result = sm.OLS(y, x).fit()
+    result = sm.OLS(y, x, hasconst=False).fit()  # through the origin, even for one row
     if len(x) > 1:
         low, high = result.conf_int(alpha=1 - confidence)[0]
     else:

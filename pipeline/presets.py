@@ -1,6 +1,7 @@
 """Named parameter presets, merged into ``params.yaml`` with one command.
 
-    python -m pipeline.presets paper     # the paper's grid: 16 shapes, V=2048, S=64, 5 seeds, bf16
+    python -m pipeline.presets paper     # the paper's grid: 16 shapes, V=2048, S=64, 5 seeds, bf16,
+                                         # and its text track (FineWeb, GPT-2 tokenizer, 8 layers)
     git checkout params.yaml             # back to the laptop default
 
 The merge keeps every other key and the file's comments, and the result is validated before
@@ -50,6 +51,41 @@ PRESETS: dict[str, dict] = {
             "threads_per_worker": 4,
         },
         "score": {"first_token": "skip", "batch_size": 4096},
+        # Text (SCIENCE.md §1): FineWeb, GPT-2 tokenizer, 64-token sequences, 8 layers ×
+        # d ∈ {32, 64, 128, 256} (1.71M-19.2M parameters with vocab 50257). N spans the
+        # smallest model's capacity (~6 Mbit ≈ 25k sequences of ~250 bits) to beyond the
+        # largest's (~70 Mbit ≈ 280k). Steps and learning rate are not stated for text.
+        "corpus": {
+            "source": "fineweb-hub",
+            "path": None,
+            "max_documents": 300_000,
+            "tokenizer": "gpt2",
+            "seq_len": 64,
+            "holdout_fraction": 0.01,
+            "max_holdout": 10_000,
+        },
+        "text": {
+            "configs": [{"n_layer": 8, "d_model": d, "n_head": d // 16}
+                        for d in (32, 64, 128, 256)],
+            "dataset_sizes": [2**k for k in range(12, 22)],
+            "seeds": [0, 1, 2, 3, 4],
+            "oracle_configs": [{"n_layer": 8, "d_model": 384, "n_head": 6},
+                               {"n_layer": 12, "d_model": 512, "n_head": 8}],
+            "train": {
+                "steps": 100_000,
+                "batch_size": 1024,
+                "lr": 0.001,
+                "precision": "bf16",
+                "device": "cuda",
+                "eval_points": 20,
+                "checkpoint_every": 10_000,
+                "workers": 1,
+                "threads_per_worker": 4,
+            },
+            "extraction_prefixes": [8, 16, 32],
+            "max_extraction_sequences": 10_000,
+            "score_batch_size": 4096,
+        },
     },
 }
 

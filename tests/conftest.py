@@ -29,6 +29,38 @@ TINY_PARAMS = {
     },
     "score": {"first_token": "skip", "batch_size": 64},
     "fit": {"confidence": 0.95},
+    "corpus": {
+        "source": "python-docs",
+        "max_documents": 30,
+        "near_dup_threshold": 0.8,
+        "num_perm": 32,
+        "tokenizer": "bpe",
+        "bpe_vocab_size": 300,
+        "seq_len": 16,
+        "holdout_fraction": 0.1,
+        "max_holdout": 48,
+        "seed": 0,
+    },
+    "text": {
+        "configs": [{"n_layer": 1, "d_model": 8, "n_head": 1}],
+        "dataset_sizes": [8, 32],
+        "seeds": [0],
+        "oracle_configs": [{"n_layer": 1, "d_model": 16, "n_head": 2}],
+        "train": {
+            "steps": 30,
+            "batch_size": 8,
+            "lr": 0.01,
+            "eval_points": 3,
+            "checkpoint_every": 10,
+            "workers": 1,
+            "threads_per_worker": 1,
+        },
+        "extraction_prefixes": [4, 8],
+        "max_extraction_sequences": 64,
+        "attack_calibration_fraction": 0.5,
+        "score_batch_size": 64,
+        "top_memorized": 3,
+    },
 }
 
 

@@ -47,6 +47,16 @@ def test_dvc_repro_builds_everything_then_does_nothing(project):
         assert (project / path).is_file(), path
     metrics = json.loads((project / "data/metrics/capacity.json").read_text())
     assert metrics["runs"] == 2 and metrics["alpha_bits_per_param"] > 0
+    for path in ("data/text/corpus/members.parquet", "data/text/corpus/tokenizer.json",
+                 "data/text/models/L1-D8-N32-S0/config.json", "data/text/scores/totals.parquet",
+                 "data/text/report.md", "data/text/figures/double_descent.png",
+                 "data/text/plots/membership_f1.csv"):
+        assert (project / path).is_file(), path
+    corpus = json.loads((project / "data/metrics/corpus.json").read_text())
+    assert corpus["dedup"]["members"] > 0 and corpus["dedup"]["nonmembers"] > 0
+    assert "NOT FineWeb" in (project / "data/text/report.md").read_text()
+    text = json.loads((project / "data/metrics/text.json").read_text())
+    assert text["alpha_bits_per_param_used"] == metrics["alpha_bits_per_param"]
 
     second = dvc(project, "repro")
     assert second.returncode == 0
@@ -73,7 +83,12 @@ def test_flow_trains_only_new_models_and_leaves_dvc_up_to_date(project, prefect_
 
     monkeypatch.chdir(project)
     fates = capacity_pipeline(project_root=str(project))
-    assert fates == dict.fromkeys(["synthetic_data", "train", "score", "fit", "report"], "ran")
+    # The text stages do not read the synthetic groups; only the text report reads α.
+    assert fates == {
+        **dict.fromkeys(["synthetic_data", "train", "score", "fit", "report"], "ran"),
+        **dict.fromkeys(["corpus", "text_reference", "text_train", "text_score"], "skipped"),
+        "text_report": "ran",
+    }
     assert model_stamp(project, "L1-D8-N16-S0") == before  # seed 0 was not retrained
     assert (project / "data/models/L1-D8-N16-S1/model.safetensors").is_file()
     assert_up_to_date(project)

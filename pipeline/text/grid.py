@@ -1,0 +1,128 @@
+"""The text model grid (shape × N × seed) and its references, as training jobs.
+
+Run ids: ``L{layers}-D{width}-N{N}-S{seed}`` for the grid, ``oracle-L{..}-D{..}`` for oracle
+candidates (trained on the whole member pool) and ``same-size-L{..}-D{..}-N{N}-S{seed}`` for
+the same-size references (trained on the largest N). Training set of (N, seed): the first N
+members in the order ``permutation(seed)``, so within a seed a larger N contains every
+smaller one, and the same-size reference's data contains every grid run's data of that seed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.config import ConfigError, ModelConfig, Params, TrainConfig
+from pipeline.grid import Run
+from pipeline.model import GPTConfig, count_params
+from pipeline.text import layout
+from pipeline.train import TrainJob
+
+FIRST_TOKEN = "skip"  # a sequence's first token has no context; tokens 2..S are scored
+
+
+# A text-grid run is identified exactly like a capacity-grid run.
+TextRun = Run
+
+
+@dataclass(frozen=True)
+class ReferenceRun:
+    """A reference model: an oracle candidate (``n_sequences`` None: the whole pool) or the
+    same-size reference of one grid shape."""
+
+    kind: str  # "oracle" or "same_size"
+    model: ModelConfig
+    n_sequences: int | None
+    seed: int
+
+    @property
+    def run_id(self) -> str:
+        if self.kind == "oracle":
+            return f"oracle-{self.model.name}"
+        return f"same-size-{self.model.name}-N{self.n_sequences}-S{self.seed}"
+
+
+def text_runs(params: Params) -> list[TextRun]:
+    text = params.text
+    return [TextRun(m, n, s)
+            for m, n, s in itertools.product(text.configs, text.dataset_sizes, text.seeds)]
+
+
+def reference_runs(params: Params) -> list[ReferenceRun]:
+    text = params.text
+    seed, largest = text.seeds[0], max(text.dataset_sizes)
+    oracles = [ReferenceRun("oracle", m, None, seed) for m in text.oracle_configs]
+    return oracles + [ReferenceRun("same_size", m, largest, seed) for m in text.configs]
+
+
+def check_dataset_sizes(params: Params, pool_size: int) -> None:
+    """Every N must fit in the member pool; the error names the key and the pool."""
+    too_large = [n for n in params.text.dataset_sizes if n > pool_size]
+    if too_large:
+        raise ConfigError(
+            f"text.dataset_sizes {too_large} exceed the member pool of {pool_size} sequences "
+            f"({layout.MEMBERS}); lower them, or give the corpus more documents "
+            "(corpus.source, corpus.path, corpus.max_documents)"
+        )
+
+
+def subset_indices(pool_size: int, n_sequences: int | None, seed: int) -> np.ndarray:
+    """Pool indices of the training set of (N, seed); ``None``: the whole pool, in order."""
+    if n_sequences is None:
+        return np.arange(pool_size)
+    return np.random.default_rng(seed).permutation(pool_size)[:n_sequences]
+
+
+def gpt_config(model: ModelConfig, vocab_size: int, seq_len: int) -> GPTConfig:
+    return GPTConfig(vocab_size=vocab_size, n_positions=seq_len, n_layer=model.n_layer,
+                     d_model=model.d_model, n_head=model.n_head)
+
+
+def parameter_count(model: ModelConfig, vocab_size: int, seq_len: int) -> int:
+    return count_params(vocab_size, seq_len, model.n_layer, model.d_model)
+
+
+def uniform_bits(vocab_size: int, seq_len: int) -> float:
+    """Code length of a sequence's scored tokens under a uniform model: (S − 1) log2 V."""
+    return (seq_len - 1) * math.log2(vocab_size)
+
+
+def fingerprint(*arrays: np.ndarray) -> str:
+    digest = hashlib.sha256()
+    for array in arrays:
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def make_job(
+    run_id: str,
+    model: ModelConfig,
+    tokens: np.ndarray,
+    reference_bits: float | np.ndarray,
+    train: TrainConfig,
+    seed: int,
+    vocab_size: int,
+    *,
+    models_dir: Path,
+    curves_dir: Path,
+    root: Path = Path("."),
+) -> TrainJob:
+    """A :class:`TrainJob` for the shared trainer; the fingerprint covers data and reference."""
+    return TrainJob(
+        run_id=run_id,
+        model=gpt_config(model, vocab_size, tokens.shape[1]),
+        tokens=tokens,
+        reference_bits=reference_bits,
+        train=train,
+        seed=seed,
+        first_token=FIRST_TOKEN,
+        model_dir=root / models_dir / run_id,
+        curve_path=root / curves_dir / f"{run_id}.csv",
+        checkpoint_dir=root / layout.CHECKPOINTS / run_id,
+        data_fingerprint=fingerprint(tokens, np.asarray(reference_bits, dtype=np.float64)),
+    )

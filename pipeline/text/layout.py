@@ -1,0 +1,40 @@
+"""Where each text-track artifact lives (paths relative to the project root)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipeline import layout
+
+TEXT = layout.DATA / "text"
+
+CORPUS = TEXT / "corpus"                      # stage corpus
+MEMBERS = CORPUS / "members.parquet"          # the member pool, in a seeded random order
+NONMEMBERS = CORPUS / "nonmembers.parquet"    # held-out sequences, disjoint from the pool
+TOKENIZER = CORPUS / "tokenizer.json"         # decodes token ids back to text
+CORPUS_INFO = CORPUS / "corpus.json"          # tokenizer, vocabulary, corpus name
+CORPUS_METRICS = layout.METRICS / "corpus.json"
+
+REFERENCE = TEXT / "reference"                # stage text_reference
+REFERENCE_MODELS = REFERENCE / "models"
+REFERENCE_CURVES = REFERENCE / "curves"
+REFERENCE_SELECTION = REFERENCE / "selection.json"
+REFERENCE_NLL_MEMBERS = REFERENCE / "nll_members.parquet"
+REFERENCE_NLL_NONMEMBERS = REFERENCE / "nll_nonmembers.parquet"
+
+MODELS = TEXT / "models"                      # stage text_train
+CURVES = TEXT / "curves"
+CHECKPOINTS = layout.CHECKPOINTS / "text"     # transient, never tracked
+
+SCORES = TEXT / "scores"                      # stage text_score
+TOTALS = SCORES / "totals.parquet"
+TFIDF = SCORES / "tfidf_members.parquet"
+
+PLOTS = TEXT / "plots"                        # stage text_report
+FIGURES = TEXT / "figures"
+REPORT = TEXT / "report.md"
+TEXT_METRICS = layout.METRICS / "text.json"
+
+
+def run_scores(run_id: str, root: Path = Path(".")) -> Path:
+    return root / SCORES / "runs" / f"{run_id}.parquet"

@@ -1,0 +1,269 @@
+"""The text-track Markdown report and metrics: our numbers next to the paper's (Table 2, the
+F1 ≈ 0.5 claim, extraction falling to the held-out rate, the double-descent peak), with the
+corpus named and the most memorized sequences quoted."""
+
+from __future__ import annotations
+
+import math
+import platform
+from datetime import UTC, datetime
+from typing import Any
+
+import polars as pl
+
+from pipeline.config import Params
+from pipeline.text.membership import LAW_PARAM_NAMES, PAPER_CONSTANTS
+from pipeline.text.summary import CLAIM_TOKENS_PER_PARAM, MembershipSummary, peak_position
+
+PAPER_ALPHA = 3.64
+
+
+def _f(value: Any, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_f(v) for v in row) + " |" for row in rows]
+    return lines + [""]
+
+
+def _cell_text(text: str, limit: int = 400) -> str:
+    text = text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ⏎ ")
+    text = text.replace("`", "\\`").replace("<", "&lt;")
+    return text if len(text) <= limit else text[:limit] + " …"
+
+
+def corpus_section(corpus: dict[str, Any]) -> list[str]:
+    lines = ["## Corpus", "", f"**{corpus['corpus_name']}** (source `{corpus['source']}`).", ""]
+    if corpus["source"] == "python-docs":
+        lines += ["**This is not FineWeb.** The paper trained on FineWeb; this run used the "
+                  "offline default, Python's own documentation, so the numbers below describe "
+                  "that corpus (technical English with code) and are not the paper's. Set "
+                  "`corpus.source: fineweb-hub`, or `local` with FineWeb Parquet files, to "
+                  "measure on FineWeb.", ""]
+    elif corpus["source"] == "local":
+        lines += ["Local files: FineWeb only if those files are FineWeb.", ""]
+    load, dedup = corpus["load"], corpus["dedup"]
+    rows = [
+        ["documents read", load["documents_read"]],
+        ["skipped: empty", load["skipped_empty"]],
+        ["skipped: undecodable", load["skipped_undecodable"]],
+        ["skipped: too short (python-docs)", load["skipped_short"]],
+        ["documents loaded", load["documents"]],
+        ["removed: exact duplicate documents", dedup["exact_duplicate_documents"]],
+        [f"removed: near duplicates (MinHash LSH, Jaccard ≥ {corpus['near_dup_threshold']})",
+         dedup["near_duplicate_documents"]],
+        ["documents kept", dedup["documents_kept"]],
+        [f"{corpus['seq_len']}-token sequences", dedup["sequences_total"]],
+        ["removed: duplicate sequences", dedup["duplicate_sequences"]],
+        ["sequences kept", dedup["sequences_kept"]],
+        ["members (training pool)", dedup["members"]],
+        ["non-members (held out)", dedup["nonmembers"]],
+    ]
+    tokenizer = ("GPT-2 BPE (the paper's)" if corpus["tokenizer"] == "gpt2"
+                 else "byte-level BPE trained on this corpus (the paper used GPT-2's)")
+    return lines + _table(["step", "count"], rows) + [
+        f"Tokenizer: {tokenizer}, vocabulary {corpus['vocab_size']:,}. Sequences never span "
+        "two documents; deduplication happens before the split, so members and non-members "
+        "share no sequence.", ""]
+
+
+def reference_section(selection: dict[str, Any]) -> list[str]:
+    rows = [[c["run_id"], c["params"], c["steps"], c["heldout_bits_per_token"],
+             "**oracle**" if c["run_id"] == selection["oracle"] else ""]
+            for c in selection["candidates"]]
+    lines = ["## References", "",
+             "The oracle is the candidate (trained on the whole member pool) with the lowest "
+             "held-out loss; each grid shape also has a same-size reference trained on the "
+             "largest N. `H(x | θ)` is the shorter of the two codes, per sequence, so "
+             "`mem_U = max(0, NLL_ref − NLL_model)` stays a lower bound.", ""]
+    lines += _table(["candidate", "params", "steps", "held-out bits/token", ""], rows)
+    rows = [[config, s["run_id"], s["heldout_bits_per_token"]]
+            for config, s in selection["same_size"].items()]
+    return lines + _table(["shape", "same-size reference", "held-out bits/token"], rows)
+
+
+def memorization_section(table: pl.DataFrame, alpha: float) -> list[str]:
+    rows = [[r["config"], r["params"], r["n_sequences"], r["dataset_bits"] / 1e3,
+             r["memorized_bits"] / 1e3, r["memorized_bits_oracle"] / 1e3,
+             r["memorized_bits_same_size"] / 1e3, r["capacity_bits_predicted"] / 1e3,
+             r["memorized_bits"] / r["params"]]
+            for r in table.iter_rows(named=True)]
+    return ["## Memorization against N", "",
+            f"Unintended memorization summed over the training set, in kbit, against α × params "
+            f"with α = {alpha:.3f} bits/param from our synthetic fit (paper: {PAPER_ALPHA}). "
+            "The paper: memorization grows with N until the model is full, then levels off or "
+            "falls as the model starts to generalize. At the largest N a grid model and its "
+            "same-size reference are trained on the same data with the same seed and settings, "
+            "so they are the same model and `mem_U` against the best reference is 0 there by "
+            "construction; the oracle-only column shows what is left against the oracle.", "",
+            "![memorization](figures/memorization_vs_n.png)", ""] + _table(
+        ["shape", "params", "N", "dataset kbit (ref)", "mem_U kbit", "vs oracle only",
+         "vs same-size only", "α·params kbit", "mem bits/param"], rows)
+
+
+def double_descent_section(table: pl.DataFrame, peaks: dict[str, float]) -> list[str]:
+    rows = [[r["config"], r["n_sequences"], r["capacity_ratio"], r["train_loss_bits_per_token"],
+             r["test_loss_bits_per_token"]] for r in table.iter_rows(named=True)]
+    peak_text = "; ".join(f"{c}: x = {v:.2f} ({peak_position(table, c, v)})"
+                          for c, v in sorted(peaks.items()))
+    return ["## Test loss and the capacity ratio (double descent)", "",
+            "x = dataset information (the reference's code length of the training set, bits) / "
+            "(α × params). The paper: test loss peaks near x ≈ 1, where the data's information "
+            f"equals the capacity. Our highest test loss among the N we trained: {peak_text}. "
+            "A peak at the smallest or largest N is no double-descent peak: the N grid (or the "
+            "training) does not resolve one.", "",
+            "![double descent](figures/double_descent.png)", ""] + _table(
+        ["shape", "N", "x", "train bits/token", "test bits/token"], rows)
+
+
+def membership_section(table: pl.DataFrame, summary: MembershipSummary,
+                       confidence: float) -> list[str]:
+    fit, claim = summary.fit, summary.claim
+    rows = [[r["config"], r["n_sequences"], r["tokens_per_param"], r["membership_x"], r["f1"],
+             r["auc"], round(r["attack_evaluation_per_class"])]
+            for r in table.iter_rows(named=True)]
+    lines = ["## Membership inference", "",
+             "Loss-threshold attack: a sequence is called a member when its NLL is below a "
+             "threshold. Members and non-members are balanced; the threshold maximizes F1 on a "
+             "calibration share and F1 is reported on the other share, so 0.5 is chance.", "",
+             "![membership](figures/membership_f1.png)", ""]
+    lines += _table(["shape", "N", "tokens/param", "x = 1000·N/params", "F1", "AUC",
+                     "evaluated per class"], rows)
+    lines += ["### The sigmoid law", "",
+              "`F1 = ½ (1 + c1 σ(c2 (x + c3)))`, x = 1000 · |D| / params (the form that "
+              "reproduces the paper's Table 2), fitted by nonlinear least squares "
+              f"(statsmodels) on our {fit.n_points} runs; {confidence:.0%} intervals.", ""]
+    if fit.converged:
+        rows = [[name, fit.params[name], f"{_f(fit.conf_int[name][0])} – "
+                 f"{_f(fit.conf_int[name][1])}", PAPER_CONSTANTS[name]]
+                for name in LAW_PARAM_NAMES]
+        lines += _table(["constant", "ours", "interval", "paper"], rows)
+    else:
+        lines += [f"The fit did not converge: {fit.reason}.", ""]
+    lines += ["### Against the paper's Table 2", "",
+              "Table 2's models are far larger than ours: our fitted law is extrapolated "
+              "there (and is NaN if the fit failed).", ""]
+    lines += _table(
+        ["model", "params", "train sequences", "tokens/param", "paper target F1",
+         "paper measured F1", "paper law (printed constants)", "our fitted law"],
+        [[r["model"], r["params"], r["train_sequences"], r["tokens_per_param"],
+          r["target_f1"], r["measured_f1"], r["paper_law_f1"], r["fitted_f1"]]
+         for r in summary.table2.iter_rows(named=True)])
+    lines += [f"### The claim: F1 ≈ 0.5 at ≥ {CLAIM_TOKENS_PER_PARAM:g} tokens per parameter", ""]
+    if claim["runs_at_or_above"]:
+        lines.append(f"{claim['runs_at_or_above']} run(s) reached it; their mean F1 is "
+                     f"{_f(claim['f1_mean_at_or_above'])}"
+                     f" (sd {_f(claim['f1_sd_at_or_above'])}).")
+    else:
+        lines.append(f"No run reached {CLAIM_TOKENS_PER_PARAM:g} tokens/param: the most was "
+                     f"{claim['max_tokens_per_param']:.1f} ({claim['run_at_max_tokens_per_param']}"
+                     f"), with F1 {claim['f1_at_max_tokens_per_param']:.3f}. The claim is not "
+                     "tested directly by this run; it needs more data per parameter.")
+    lines += ["", f"At {CLAIM_TOKENS_PER_PARAM:g} tokens/param our fitted law predicts F1 = "
+              f"{_f(claim['fitted_f1_at_threshold'])} (an extrapolation where no run reached it)"
+              f"; the paper's constants give {_f(claim['paper_law_f1_at_threshold'])}.", ""]
+    return lines
+
+
+def extraction_section(table: pl.DataFrame, prefixes: list[int],
+                       gap: list[dict[str, Any]]) -> list[str]:
+    header = ["shape", "N"] + [f"{side} k={k}" for k in prefixes for side in ("train", "held-out")]
+    rows = [[r["config"], r["n_sequences"]] + [r[f"extract_{side}_k{k}"] for k in prefixes
+                                               for side in ("train", "test")]
+            for r in table.iter_rows(named=True)]
+    agreement = float(table["greedy_agreement"].min())
+    lines = ["## Extraction", "",
+             "Share of sequences whose remaining tokens come out exactly under greedy decoding "
+             "from a k-token prefix, on the training set (at most "
+             "`text.max_extraction_sequences`) and on held-out sequences. The paper: at large N "
+             "the training rate falls to the held-out rate. Rates are computed in one "
+             "teacher-forced pass (equivalent to greedy decoding up to argmax ties); real "
+             f"greedy decoding on up to 32 training sequences per run agreed on "
+             f"{agreement:.1%} of cases (lowest run).", "",
+             "![extraction](figures/extraction.png)", ""]
+    lines += _table(header, rows)
+    lines += _table(["shape", "at", "N", "k", "train", "held-out"],
+                    [[g["config"], g["at"], g["n_sequences"], g["k"], g["train"], g["test"]]
+                     for g in gap])
+    return lines
+
+
+def rarity_section(table: pl.DataFrame, run_id: str, top: pl.DataFrame) -> list[str]:
+    rows = [[r["config"], r["n_sequences"], r["tfidf_spearman_rho"], r["tfidf_spearman_p"],
+             r["tfidf_top_over_rest"]] for r in table.iter_rows(named=True)]
+    lines = ["## Rarity", "",
+             "TF-IDF of each training sequence (token ids as terms, idf over the member pool, "
+             "mean weight of its distinct tokens) against its `mem_U`. The paper: the most "
+             "memorized sequences are rare ones (high TF-IDF).", ""]
+    lines += _table(["shape", "N", "Spearman ρ", "p", "TF-IDF top 10% / rest"], rows)
+    lines += [f"Most memorized training sequences of `{run_id}` (the run that memorized "
+              "most), decoded with the corpus tokenizer (⏎ = newline):", ""]
+    lines += _table(["#", "mem_U bits", "NLL bits", "reference bits", "TF-IDF", "text"],
+                    [[i + 1, r["mem_bits"], r["nll_bits"], r["reference_bits"], r["tfidf"],
+                      _cell_text(r["text"])] for i, r in enumerate(top.iter_rows(named=True))])
+    return lines
+
+
+def markdown_report(params: Params, corpus: dict[str, Any], selection: dict[str, Any],
+                    table: pl.DataFrame, alpha: float, peaks: dict[str, float],
+                    summary: MembershipSummary, gap: list[dict[str, Any]], top_run: str,
+                    top: pl.DataFrame) -> str:
+    text = params.text
+    devices = ", ".join(sorted(set(table["device"])))
+    lines = [
+        "# Text track: memorization of real text (Morris et al. 2025)", "",
+        f"Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.node()} "
+        f"({platform.machine()}); models trained on {devices}.", "",
+        f"Grid: {', '.join(c.name for c in text.configs)} × N ∈ {text.dataset_sizes} × seeds "
+        f"{text.seeds}; {text.train.steps} steps of batch {text.train.batch_size} at lr "
+        f"{text.train.lr}. The paper: 8 layers × d ∈ {{32, 64, 128, 256}}, GPT-2 tokenizer, "
+        "FineWeb, trained far longer on a GPU. Values in tables are means over seeds.", "",
+    ]
+    lines += corpus_section(corpus)
+    lines += reference_section(selection)
+    lines += memorization_section(table, alpha)
+    lines += double_descent_section(table, peaks)
+    lines += membership_section(table, summary, params.fit.confidence)
+    lines += extraction_section(table, list(text.extraction_prefixes), gap)
+    lines += rarity_section(table, top_run, top)
+    return "\n".join(lines) + "\n"
+
+
+def text_metrics(corpus: dict[str, Any], selection: dict[str, Any], table: pl.DataFrame,
+                 alpha: float, peaks: dict[str, float], summary: MembershipSummary,
+                 prefixes: list[int]) -> dict[str, Any]:
+    """The headline numbers, for ``dvc metrics``."""
+    per_config = {}
+    for (config,), rows in table.group_by("config"):
+        rows = rows.sort("n_sequences")
+        last = rows.row(-1, named=True)
+        per_config[config] = {
+            "params": int(last["params"]),
+            "max_memorized_bits": float(rows["memorized_bits"].max()),
+            "max_memorized_bits_per_param": float(rows["memorized_bits"].max() / last["params"]),
+            "test_loss_peak_capacity_ratio": peaks[config],
+            "test_loss_peak_position": peak_position(table, config, peaks[config]),
+            "test_loss_bits_per_token_at_largest_n": float(last["test_loss_bits_per_token"]),
+            "f1_at_largest_n": float(last["f1"]),
+            **{f"extract_train_k{k}_at_largest_n": float(last[f"extract_train_k{k}"])
+               for k in prefixes},
+            **{f"extract_test_k{k}_at_largest_n": float(last[f"extract_test_k{k}"])
+               for k in prefixes},
+        }
+    fit = summary.fit.to_dict()
+    return {
+        "corpus_name": corpus["corpus_name"],
+        "corpus_source": corpus["source"],
+        "sequences_kept": corpus["dedup"]["sequences_kept"],
+        "oracle": selection["oracle"],
+        "alpha_bits_per_param_used": alpha,
+        "configs": dict(sorted(per_config.items())),
+        "membership_law": {k: v for k, v in fit.items() if isinstance(v, (int, float, bool))},
+        "membership_claim": summary.claim,
+    }

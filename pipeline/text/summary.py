@@ -1,0 +1,159 @@
+"""From per-run text scores to the paper's pictures: memorization against N, test loss
+against the capacity ratio (double descent), the membership-F1 law and its comparison with
+Table 2, extraction on training vs held-out data, and the most memorized sequences."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+from tokenizers import Tokenizer
+
+from pipeline.io import ArtifactError, read_json, read_parquet
+from pipeline.text import layout
+from pipeline.text.double_descent import capacity_ratio, peak_ratio
+from pipeline.text.membership import (
+    PAPER_CONSTANTS,
+    MembershipFit,
+    fit_membership_law,
+    paper_law,
+    paper_table2_comparison,
+)
+from pipeline.text.prepare import read_pool
+
+TABLE2 = Path(__file__).resolve().parents[1] / "reference" / "morris2025_table2_membership.csv"
+PAPER_TABLE2_SEQ_LEN = 64
+CLAIM_TOKENS_PER_PARAM = 100.0  # the paper: F1 ≈ 0.5 from here on
+
+
+def read_alpha(path: Path) -> float:
+    """α (bits per parameter) from the synthetic capacity fit."""
+    metrics = read_json(path)
+    alpha = metrics.get("alpha_bits_per_param")
+    if not isinstance(alpha, (int, float)) or not math.isfinite(alpha) or alpha <= 0:
+        raise ArtifactError(f"{path}: key 'alpha_bits_per_param' missing or not positive "
+                            f"(got {alpha!r}); rerun the fit stage")
+    return float(alpha)
+
+
+def with_capacity_ratio(totals: pl.DataFrame, alpha: float) -> pl.DataFrame:
+    """Adds ``capacity_bits_predicted = α · params`` and ``capacity_ratio`` =
+    dataset information (reference code length) / (α · params)."""
+    ratios = [capacity_ratio(bits, alpha, params)
+              for bits, params in zip(totals["dataset_bits"], totals["params"], strict=True)]
+    return totals.with_columns(
+        (pl.col("params") * alpha).alias("capacity_bits_predicted"),
+        pl.Series("capacity_ratio", ratios, dtype=pl.Float64),
+    )
+
+
+def by_size(totals: pl.DataFrame) -> pl.DataFrame:
+    """Mean (and spread) over seeds of each (config, N)."""
+    numeric = [c for c, t in totals.schema.items() if t.is_numeric()
+               and c not in ("n_sequences", "seed", "params", "n_layer", "d_model")]
+    return (
+        totals.group_by("config", "params", "n_sequences")
+        .agg([pl.col(c).mean() for c in numeric]
+             + [pl.col("memorized_bits").std().fill_null(0.0).alias("memorized_bits_std"),
+                pl.col("device").unique().sort().str.join(", ").alias("device"),
+                pl.len().alias("seeds")])
+        .sort("params", "config", "n_sequences")
+    )
+
+
+def double_descent_peaks(table: pl.DataFrame) -> dict[str, float]:
+    """Per config, the capacity ratio at which test loss is highest."""
+    return {
+        config: peak_ratio(rows["capacity_ratio"].to_numpy(),
+                           rows["test_loss_bits_per_token"].to_numpy())
+        for (config,), rows in table.group_by("config")
+    }
+
+
+def peak_position(table: pl.DataFrame, config: str, ratio: float) -> str:
+    """Where a config's test-loss peak lies: ``interior``, ``smallest N`` or ``largest N``
+    (a peak at an end of the N range is no double-descent peak)."""
+    ratios = table.filter(pl.col("config") == config)["capacity_ratio"]
+    if ratio <= ratios.min():
+        return "smallest N"
+    return "largest N" if ratio >= ratios.max() else "interior"
+
+
+@dataclass(frozen=True)
+class MembershipSummary:
+    fit: MembershipFit
+    table2: pl.DataFrame
+    claim: dict[str, Any]
+
+
+def membership_summary(totals: pl.DataFrame, seq_len: int, confidence: float
+                       ) -> MembershipSummary:
+    """Fit the sigmoid law on our runs, compare with Table 2 and with "F1 ≈ 0.5 at ≥ 100
+    tokens per parameter"."""
+    fit = fit_membership_law(totals["membership_x"].to_numpy(), totals["f1"].to_numpy(),
+                             confidence)
+    table2 = paper_table2_comparison(fit, TABLE2, seq_len=PAPER_TABLE2_SEQ_LEN)
+    at_claim = totals.filter(pl.col("tokens_per_param") >= CLAIM_TOKENS_PER_PARAM)
+    most = totals.sort("tokens_per_param").tail(1).row(0, named=True)
+    x_claim = 1000.0 * CLAIM_TOKENS_PER_PARAM / seq_len  # membership_x at 100 tokens/param
+    claim = {
+        "tokens_per_param_threshold": CLAIM_TOKENS_PER_PARAM,
+        "runs_at_or_above": at_claim.height,
+        "f1_mean_at_or_above": float(at_claim["f1"].mean()) if at_claim.height else None,
+        "f1_sd_at_or_above": float(at_claim["f1"].std()) if at_claim.height > 1 else None,
+        "max_tokens_per_param": float(most["tokens_per_param"]),
+        "f1_at_max_tokens_per_param": float(most["f1"]),
+        "run_at_max_tokens_per_param": most["run_id"],
+        "fitted_f1_at_threshold": float(fit.predict(x_claim)),
+        "paper_law_f1_at_threshold": float(paper_law(x_claim)),
+        "x_at_threshold": x_claim,
+    }
+    return MembershipSummary(fit=fit, table2=table2, claim=claim)
+
+
+def law_curve(fit: MembershipFit, x: np.ndarray, seq_len: int, params: float) -> pl.DataFrame:
+    """The fitted law and the paper's constants along ``x`` for one model size."""
+    return pl.DataFrame({
+        "membership_x": x,
+        "tokens_per_param": x * seq_len / 1000.0,
+        "n_sequences": x * params / 1000.0,
+        "fitted_f1": fit.predict(x),
+        "paper_law_f1": paper_law(x),
+    })
+
+
+def extraction_gap(totals: pl.DataFrame, prefixes: list[int]) -> list[dict[str, Any]]:
+    """Train and test exact-extraction rates at each config's smallest and largest N."""
+    rows = []
+    for (config,), runs in sorted(totals.group_by("config")):
+        table = by_size(runs)
+        for label, row in (("smallest N", table.row(0, named=True)),
+                           ("largest N", table.row(-1, named=True))):
+            for k in prefixes:
+                rows.append({
+                    "config": config, "at": label, "n_sequences": row["n_sequences"], "k": k,
+                    "train": row[f"extract_train_k{k}"], "test": row[f"extract_test_k{k}"],
+                })
+    return rows
+
+
+def top_memorized_sequences(totals: pl.DataFrame, decoder: Tokenizer, k: int,
+                            root: Path = Path(".")) -> tuple[str, pl.DataFrame]:
+    """The ``k`` most memorized training sequences of the run that memorized most, with
+    their text."""
+    best = totals.sort("memorized_bits", descending=True).row(0, named=True)
+    scores = read_parquet(layout.run_scores(best["run_id"], root))
+    top = scores.sort("mem_bits", descending=True).head(k)
+    members, _ = read_pool(root)
+    texts = decoder.decode_batch([members[i].tolist() for i in top["pool_index"]],
+                                 skip_special_tokens=False)
+    return best["run_id"], top.select("pool_index", "mem_bits", "nll_bits", "reference_bits",
+                                      "tfidf").with_columns(pl.Series("text", texts))
+
+
+def paper_constants() -> dict[str, float]:
+    return dict(PAPER_CONSTANTS)
