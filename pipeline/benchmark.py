@@ -82,7 +82,8 @@ def throughput(args) -> None:
     config = GPTConfig(args.vocab, args.seq_len, args.layers, args.width, args.heads)
     tokens = uniform_tokens(4096, args.seq_len, args.vocab, seed=0)
     settings = dict(steps=args.steps, batch_size=args.batch, lr=1e-3, eval_points=2,
-                    checkpoint_every=10**9, early_stop=False, warmup_fraction=0.0)
+                    checkpoint_every=10**9, early_stop=False, warmup_fraction=0.0,
+                    micro_batch_size=args.micro_batch)
     ours, plain = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for round_ in range(args.rounds):
@@ -92,7 +93,8 @@ def throughput(args) -> None:
                          ["tokens_per_second"])
     ours_median, plain_median = statistics.median(ours), statistics.median(plain)
     print(f"\nthroughput: L{args.layers}×D{args.width}, V={args.vocab}, S={args.seq_len}, "
-          f"batch {args.batch}, {args.steps} steps × {args.rounds} rounds, "
+          f"batch {args.batch} (project trainer in micro-batches of "
+          f"{args.micro_batch or args.batch}), {args.steps} steps × {args.rounds} rounds, "
           f"{torch.get_num_threads()} threads, {platform.processor() or platform.machine()}")
     print(f"  project trainer : {ours_median:>10,.0f} tokens/s  (rounds: "
           f"{', '.join(f'{v:,.0f}' for v in ours)})")
@@ -150,6 +152,8 @@ def main(argv: list[str] | None = None) -> None:
     tput.add_argument("--seq-len", type=int, default=64)
     tput.add_argument("--batch", type=int, default=128)
     tput.add_argument("--steps", type=int, default=30)
+    tput.add_argument("--micro-batch", type=int, default=64,
+                      help="project trainer: sequences per forward/backward pass")
     tput.add_argument("--rounds", type=int, default=3)
     cap = sub.add_parser("capacity", help="bits/param of the 1×32 model in a wall-clock budget")
     cap.add_argument("--budget", type=float, default=600.0, help="seconds")

@@ -95,6 +95,10 @@ class TrainConfig(Section):
 
     steps: PositiveInt
     batch_size: PositiveInt
+    # Sequences per forward/backward pass; gradients accumulate to batch_size, so the update
+    # is the same up to rounding. Smaller passes keep the logits in cache on a CPU (and in
+    # memory on a GPU). None: the whole batch at once.
+    micro_batch_size: PositiveInt | None = None
     lr: PositiveFloat
     min_lr_ratio: Fraction = 0.1
     warmup_fraction: Annotated[float, Field(ge=0, lt=1)] = 0.05

@@ -61,7 +61,8 @@ class TrainJob:
     def fingerprint(self) -> str:
         """Hash of what determines the trained weights (not where or how fast they are made)."""
         settings = self.train.model_dump(
-            exclude={"workers", "threads_per_worker", "checkpoint_every", "device"}
+            exclude={"workers", "threads_per_worker", "checkpoint_every", "device",
+                     "micro_batch_size"}
         )
         content = {
             "model": asdict(self.model),
@@ -180,21 +181,30 @@ class Trainer:
         started, steps_at_start = time.perf_counter(), state["step"]
         self.eval_seconds = 0.0
 
+        micro_batch = min(config.micro_batch_size or batch_size, batch_size)
         model.train()
         while state["step"] < config.steps:
             idx = self._next_batch(state, batch_size, order_rng)
-            inputs, targets = model_inputs(data[idx], job.first_token, self.bos_id)
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(state["step"], config)
-            with torch.autocast(self.device, torch.bfloat16, enabled=self.precision == "bf16"):
-                logits = training_model(inputs)
-            loss = F.cross_entropy(logits.float().view(-1, logits.shape[-1]), targets.reshape(-1))
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            batch_loss = 0.0
+            for chunk in idx.split(micro_batch):
+                inputs, targets = model_inputs(data[chunk], job.first_token, self.bos_id)
+                with torch.autocast(self.device, torch.bfloat16,
+                                    enabled=self.precision == "bf16"):
+                    logits = training_model(inputs)
+                # Every sequence has the same number of targets: weighting chunk means by
+                # their share of the batch gives the mean over the whole batch.
+                loss = F.cross_entropy(
+                    logits.float().view(-1, logits.shape[-1]), targets.reshape(-1)
+                ) * (len(chunk) / len(idx))
+                loss.backward()
+                batch_loss += loss.item()
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             optimizer.step()
             state["step"] += 1
-            state["loss_sum"] += loss.item()
+            state["loss_sum"] += batch_loss
             state["loss_count"] += 1
             self.on_steps(1)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 from safetensors.torch import load_file
 
 from pipeline.config import TrainConfig
@@ -110,3 +111,14 @@ def test_convergence_is_judged_on_the_last_window():
     assert is_converged(_curve([0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100]), 1000,
                         config) == (False, False)
     assert is_converged(_curve([0, 500, 995]), 1000, config) == (True, True)
+
+
+def test_micro_batches_give_the_same_training_as_whole_batches(tmp_path):
+    whole = train_model(make_job(tmp_path / "whole", steps=20))
+    micro = train_model(make_job(tmp_path / "micro", steps=20, micro_batch_size=3))
+    assert micro.memorized_bits == pytest.approx(whole.memorized_bits, rel=1e-4)
+    assert micro.final_loss == pytest.approx(whole.final_loss, rel=1e-4)
+    a = load_file(tmp_path / "whole" / "model" / "model.safetensors")
+    b = load_file(tmp_path / "micro" / "model" / "model.safetensors")
+    # Only summation order differs; Adam's normalization lifts that rounding to ~1e-5.
+    assert all(torch.allclose(a[k], b[k], atol=1e-4) for k in a)
