@@ -9,6 +9,7 @@ whole grid.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import logging
@@ -19,6 +20,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -72,9 +74,19 @@ def parameter_count(params: Params, model: ModelConfig) -> int:
     )
 
 
+@functools.lru_cache(maxsize=64)
+def _dataset(path: Path, stamp: tuple[int, int]) -> tuple[np.ndarray, str]:
+    """Tokens and content hash of one dataset file, read once however many shapes use it
+    (``stamp`` = mtime and size, so a rewritten file is read again)."""
+    return read_tokens(path), hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
 def make_job(params: Params, run: Run, root: Path = Path(".")) -> TrainJob:
     data_path = layout.synthetic_dataset(run.dataset, root)
-    tokens = read_tokens(data_path)
+    if not data_path.is_file():
+        read_tokens(data_path)  # raises ArtifactError naming the missing file
+    stat = data_path.stat()
+    tokens, fingerprint = _dataset(data_path.resolve(), (stat.st_mtime_ns, stat.st_size))
     return TrainJob(
         run_id=run.run_id,
         model=gpt_config(params, run.model),
@@ -86,7 +98,7 @@ def make_job(params: Params, run: Run, root: Path = Path(".")) -> TrainJob:
         model_dir=layout.model_dir(run.run_id, root),
         curve_path=layout.curve(run.run_id, root),
         checkpoint_dir=layout.checkpoint_dir(run.run_id, root),
-        data_fingerprint=hashlib.sha256(data_path.read_bytes()).hexdigest()[:16],
+        data_fingerprint=fingerprint,
     )
 
 

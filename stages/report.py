@@ -46,7 +46,7 @@ def main() -> None:
     curves = {run.run_id: read_curve(run.run_id) for run in capacity_runs(params)}
     curves_figure(curves, FIGURES / "training_curves.png")
     report = markdown_report(params, metrics, capacity, totals)
-    write_text(report.replace("](", "](figures/"), layout.REPORT / "capacity.md")
+    write_text(report, layout.REPORT / "capacity.md")
     log.info("report written to %s", layout.REPORT / "capacity.md")
 
 

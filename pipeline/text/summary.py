@@ -17,7 +17,6 @@ from pipeline.io import ArtifactError, read_json, read_parquet
 from pipeline.text import layout
 from pipeline.text.double_descent import capacity_ratio, peak_ratio
 from pipeline.text.membership import (
-    PAPER_CONSTANTS,
     MembershipFit,
     fit_membership_law,
     paper_law,
@@ -153,7 +152,3 @@ def top_memorized_sequences(totals: pl.DataFrame, decoder: Tokenizer, k: int,
                                  skip_special_tokens=False)
     return best["run_id"], top.select("pool_index", "mem_bits", "nll_bits", "reference_bits",
                                       "tfidf").with_columns(pl.Series("text", texts))
-
-
-def paper_constants() -> dict[str, float]:
-    return dict(PAPER_CONSTANTS)
