@@ -22,28 +22,31 @@ from pathlib import Path
 
 import torch
 
-from pipeline.config import TrainConfig
-from pipeline.model import GPTConfig
-from pipeline.scoring import sequence_nll_bits, uniform_reference_bits, unintended_memorization
-from pipeline.synthetic import uniform_tokens
-from pipeline.train import TrainJob, train_model
+from pipeline.capacity.synthetic import uniform_tokens
+from pipeline.core.config import RuntimeConfig, TrainConfig
+from pipeline.core.model import GPTConfig
+from pipeline.core.objectives import NextTokenObjective
+from pipeline.core.scoring import sequence_nll_bits, uniform_reference_bits, unintended_memorization
+from pipeline.core.trainer import TrainJob, train_model
 
 log = logging.getLogger(__name__)
 
 
-def trainer_run(config: GPTConfig, tokens, settings: dict, workdir: Path) -> dict:
+def trainer_run(config: GPTConfig, tokens, settings: dict, workdir: Path,
+                runtime: RuntimeConfig) -> dict:
     """One run of the project's trainer; returns its summary as a dict."""
     job = TrainJob(
         run_id="benchmark",
         model=config,
+        objective=NextTokenObjective("skip"),
         tokens=tokens,
         reference_bits=uniform_reference_bits(tokens.shape[1] - 1, config.vocab_size),
         train=TrainConfig(**settings),
         seed=0,
-        first_token="skip",
         model_dir=workdir / "model",
         curve_path=workdir / "curve.csv",
         checkpoint_dir=workdir / "checkpoint",
+        runtime=runtime,
     )
     return vars(train_model(job))
 
@@ -82,13 +85,13 @@ def throughput(args) -> None:
     config = GPTConfig(args.vocab, args.seq_len, args.layers, args.width, args.heads)
     tokens = uniform_tokens(4096, args.seq_len, args.vocab, seed=0)
     settings = dict(steps=args.steps, batch_size=args.batch, lr=1e-3, eval_points=2,
-                    checkpoint_every=10**9, early_stop=False, warmup_fraction=0.0,
-                    micro_batch_size=args.micro_batch)
+                    early_stop=False, warmup_fraction=0.0)
+    runtime = RuntimeConfig(checkpoint_every=10**9, micro_batch_size=args.micro_batch)
     ours, plain = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for round_ in range(args.rounds):
-            ours.append(trainer_run(config, tokens, settings, Path(tmp) / str(round_))
-                        ["tokens_per_second"])
+            ours.append(trainer_run(config, tokens, settings, Path(tmp) / str(round_),
+                                    runtime)["tokens_per_second"])
             plain.append(plain_loop(config, tokens, args.steps, args.batch, 1e-3, False)
                          ["tokens_per_second"])
     ours_median, plain_median = statistics.median(ours), statistics.median(plain)
@@ -107,12 +110,12 @@ def capacity(args) -> None:
     config = GPTConfig(2048, 64, 1, 32, args.heads)
     tokens = uniform_tokens(args.n, 64, 2048, seed=0)
     params = 80_352
-    base = dict(batch_size=args.batch, lr=args.lr, eval_points=2, checkpoint_every=10**9,
-                early_stop=False, warmup_fraction=args.warmup, min_lr_ratio=args.min_lr_ratio,
-                precision=args.precision, beta2=args.beta2, weight_decay=args.weight_decay,
-                grad_clip=args.grad_clip)
+    base = dict(batch_size=args.batch, lr=args.lr, eval_points=2, early_stop=False,
+                warmup_fraction=args.warmup, min_lr_ratio=args.min_lr_ratio,
+                beta2=args.beta2, weight_decay=args.weight_decay, grad_clip=args.grad_clip)
+    runtime = RuntimeConfig(checkpoint_every=10**9, precision=args.precision)
     with tempfile.TemporaryDirectory() as tmp:
-        probe = trainer_run(config, tokens, {**base, "steps": 30}, Path(tmp) / "probe")
+        probe = trainer_run(config, tokens, {**base, "steps": 30}, Path(tmp) / "probe", runtime)
         seconds_per_step = args.batch * 64 / probe["tokens_per_second"]
         # Evaluation takes a little of the budget too; 5% margin covers it.
         steps = max(1, int(0.95 * args.budget / seconds_per_step))
@@ -123,7 +126,7 @@ def capacity(args) -> None:
               f"{args.precision})", flush=True)
         started = time.perf_counter()
         result = trainer_run(config, tokens, {**base, "steps": steps, "eval_points": 10},
-                             Path(tmp) / "run")
+                             Path(tmp) / "run", runtime)
         wall = time.perf_counter() - started
     bits = result["memorized_bits"]
     print(f"  project trainer : {bits:,.0f} bits = {bits / params:.2f} bits/param after "

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
-from pipeline.config import PARAMS_FILE, parse_params
-from pipeline.io import write_text
+from pipeline.core.io import write_text
+from pipeline.params import PARAMS_FILE, parse_params
 
 PAPER_SHAPES = [
     {"n_layer": n_layer, "d_model": d_model, "n_head": d_model // 16}
@@ -32,39 +32,43 @@ PRESETS: dict[str, dict] = {
     # bits/param) to well above the largest (8×256: ~36k sequences). The paper trained 10^6
     # steps; runs stop early once a dataset is fully memorized.
     "paper": {
-        "synthetic": {
-            "vocab_size": 2048,
-            "seq_len": 64,
-            "dataset_sizes": [2**k for k in range(8, 18)],
-            "seeds": [0, 1, 2, 3, 4],
-        },
-        "models": {"configs": PAPER_SHAPES},
-        "train": {
-            "steps": 1_000_000,
-            "batch_size": 2048,
-            "lr": 0.001,
+        "runtime": {
             "precision": "bf16",
             "device": "cuda",
-            "eval_points": 50,
             "checkpoint_every": 10_000,
             "workers": 1,
             "threads_per_worker": 4,
         },
-        "score": {"first_token": "skip", "batch_size": 4096},
+        "capacity": {
+            "data": {
+                "vocab_size": 2048,
+                "seq_len": 64,
+                "dataset_sizes": [2**k for k in range(8, 18)],
+                "seeds": [0, 1, 2, 3, 4],
+            },
+            "models": PAPER_SHAPES,
+            "train": {
+                "steps": 1_000_000,
+                "batch_size": 2048,
+                "lr": 0.001,
+                "eval_points": 50,
+            },
+            "score": {"first_token": "skip", "batch_size": 4096},
+        },
         # Text (SCIENCE.md §1): FineWeb, GPT-2 tokenizer, 64-token sequences, 8 layers ×
         # d ∈ {32, 64, 128, 256} (1.71M-19.2M parameters with vocab 50257). N spans the
         # smallest model's capacity (~6 Mbit ≈ 25k sequences of ~250 bits) to beyond the
         # largest's (~70 Mbit ≈ 280k). Steps and learning rate are not stated for text.
-        "corpus": {
-            "source": "fineweb-hub",
-            "path": None,
-            "max_documents": 300_000,
-            "tokenizer": "gpt2",
-            "seq_len": 64,
-            "holdout_fraction": 0.01,
-            "max_holdout": 10_000,
-        },
         "text": {
+            "corpus": {
+                "source": "fineweb-hub",
+                "path": None,
+                "max_documents": 300_000,
+                "tokenizer": "gpt2",
+                "seq_len": 64,
+                "holdout_fraction": 0.01,
+                "max_holdout": 10_000,
+            },
             "configs": [{"n_layer": 8, "d_model": d, "n_head": d // 16}
                         for d in (32, 64, 128, 256)],
             "dataset_sizes": [2**k for k in range(12, 22)],
@@ -75,12 +79,7 @@ PRESETS: dict[str, dict] = {
                 "steps": 100_000,
                 "batch_size": 1024,
                 "lr": 0.001,
-                "precision": "bf16",
-                "device": "cuda",
                 "eval_points": 20,
-                "checkpoint_every": 10_000,
-                "workers": 1,
-                "threads_per_worker": 4,
             },
             "extraction_prefixes": [8, 16, 32],
             "max_extraction_sequences": 10_000,

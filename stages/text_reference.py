@@ -4,16 +4,24 @@ length of every sequence."""
 
 from __future__ import annotations
 
-from pipeline.cli import run_stage
-from pipeline.config import load_params
-from pipeline.text.reference import score_references, train_references
+from pathlib import Path
+
+from pipeline.core.stage import stage_main
+from pipeline.core.trainer import TrainJob
+from pipeline.text.config import TextParams
+from pipeline.text.reference import reference_jobs, score_references
 
 
-def main() -> None:
-    params = load_params()
-    train_references(params)
-    score_references(params)
+def jobs(params: TextParams, root: Path) -> list[TrainJob]:
+    return reference_jobs(params.text, params.runtime, root)
 
+
+def work(params: TextParams, root: Path) -> None:
+    score_references(params.text, root)
+
+
+PARAMS = TextParams
+main = stage_main(__name__)
 
 if __name__ == "__main__":
-    run_stage(main)
+    main()

@@ -3,14 +3,19 @@ rarity of every trained text model."""
 
 from __future__ import annotations
 
-from pipeline.cli import run_stage
-from pipeline.config import load_params
+from pathlib import Path
+
+from pipeline.core.stage import stage_main
+from pipeline.text.config import TextParams
 from pipeline.text.score import score_text_grid
 
 
-def main() -> None:
-    score_text_grid(load_params())
+def work(params: TextParams, root: Path) -> None:
+    score_text_grid(params.text, root)
 
+
+PARAMS = TextParams
+main = stage_main(__name__)
 
 if __name__ == "__main__":
-    run_stage(main)
+    main()

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from pipeline.cli import run_stage
-from pipeline.config import load_params
-from pipeline.text.training import train_text_grid
+from pathlib import Path
+
+from pipeline.core.stage import stage_main
+from pipeline.core.trainer import TrainJob
+from pipeline.text.config import TextParams
+from pipeline.text.training import grid_jobs
 
 
-def main() -> None:
-    train_text_grid(load_params())
+def jobs(params: TextParams, root: Path) -> list[TrainJob]:
+    return grid_jobs(params.text, params.runtime, root)
 
+
+PARAMS = TextParams
+main = stage_main(__name__)
 
 if __name__ == "__main__":
-    run_stage(main)
+    main()

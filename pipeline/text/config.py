@@ -1,22 +1,27 @@
-"""Typed schema of the text-track groups of ``params.yaml``: ``corpus`` and ``text``.
+"""Typed schema of the ``text`` group of ``params.yaml``.
 
-``corpus`` says where the documents come from and how they become deduplicated 64-token
-sequences; ``text`` says which models are trained on them and how they are probed. Both are
-strict (unknown keys and wrong types are rejected) and are part of
-:class:`pipeline.config.Params`, so every stage validates them before any work.
+``text.corpus`` says where the documents come from and how they become deduplicated 64-token
+sequences; the rest says which models are trained on them and how they are probed. Strict
+(unknown keys and wrong types are rejected), and validated with the whole file before any
+stage does work.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
-# Imported from a partially initialized pipeline.config when that module is imported first:
-# it imports this module only after defining these three names (see pipeline/config.py).
-from pipeline.config import ModelConfig, Section, TrainConfig
+from pipeline.core.config import (
+    ModelConfig,
+    PositiveInt,
+    Section,
+    Seed,
+    TrackParams,
+    TrainConfig,
+    unique,
+)
 
-PositiveInt = Annotated[int, Field(gt=0)]
 MIN_BPE_VOCAB = 257  # 256 byte tokens + <|endoftext|>
 
 
@@ -40,7 +45,7 @@ class CorpusConfig(Section):
     seq_len: Annotated[int, Field(ge=4)] = 64
     holdout_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.1
     max_holdout: Annotated[int, Field(ge=2)] = 10_000
-    seed: Annotated[int, Field(ge=0)] = 0
+    seed: Seed = 0
 
     @model_validator(mode="after")
     def _check(self) -> CorpusConfig:
@@ -50,11 +55,12 @@ class CorpusConfig(Section):
 
 
 class TextConfig(Section):
-    """The text model grid, its references, and the probes run on every trained model."""
+    """The corpus, the text model grid, its references, and the probes run on every model."""
 
+    corpus: CorpusConfig
     configs: Annotated[list[ModelConfig], Field(min_length=1)]
     dataset_sizes: Annotated[list[PositiveInt], Field(min_length=1)]
-    seeds: Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)]
+    seeds: Annotated[list[Seed], Field(min_length=1)]
     oracle_configs: Annotated[list[ModelConfig], Field(min_length=1)]
     train: TrainConfig
     extraction_prefixes: Annotated[list[PositiveInt], Field(min_length=1)] = [8, 16, 32]
@@ -62,30 +68,40 @@ class TextConfig(Section):
     attack_calibration_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.5
     score_batch_size: PositiveInt = 256
     top_memorized: Annotated[int, Field(ge=0)] = 10
+    confidence: Annotated[float, Field(gt=0, lt=1)] = 0.95  # intervals of the membership law
+
+    @field_validator("configs", "oracle_configs")
+    @classmethod
+    def _unique_shapes(cls, value: list[ModelConfig]) -> list[ModelConfig]:
+        unique("shapes", [c.name for c in value])
+        return value
+
+    @field_validator("dataset_sizes", "seeds", "extraction_prefixes")
+    @classmethod
+    def _unique_values(cls, value: list[int]) -> list[int]:
+        unique("values", value)
+        return value
+
+    @field_validator("dataset_sizes")
+    @classmethod
+    def _at_least_two(cls, value: list[int]) -> list[int]:
+        if min(value) < 2:
+            raise ValueError("each N must be at least 2 (the membership attack splits members "
+                             "into calibration and evaluation halves)")
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> TextConfig:
-        for key, values in (
-            ("text.configs", [c.name for c in self.configs]),
-            ("text.oracle_configs", [c.name for c in self.oracle_configs]),
-            ("text.dataset_sizes", self.dataset_sizes),
-            ("text.seeds", self.seeds),
-            ("text.extraction_prefixes", self.extraction_prefixes),
-        ):
-            duplicates = sorted({v for v in values if values.count(v) > 1}, key=str)
-            if duplicates:
-                raise ValueError(f"{key} has duplicates: {duplicates}")
+        too_long = [k for k in self.extraction_prefixes if k >= self.corpus.seq_len]
+        if too_long:
+            raise ValueError(
+                f"extraction_prefixes {too_long} must be shorter than corpus.seq_len="
+                f"{self.corpus.seq_len} (a prefix needs at least one token left to extract)"
+            )
         return self
 
 
-def check_text_against_corpus(corpus: CorpusConfig, text: TextConfig) -> None:
-    """Cross-checks between the two groups; raises ValueError naming the keys."""
-    too_long = [k for k in text.extraction_prefixes if k >= corpus.seq_len]
-    if too_long:
-        raise ValueError(
-            f"text.extraction_prefixes {too_long} must be shorter than corpus.seq_len="
-            f"{corpus.seq_len} (a prefix needs at least one token left to extract)"
-        )
-    if min(text.dataset_sizes) < 2:
-        raise ValueError("text.dataset_sizes: each N must be at least 2 (the membership attack "
-                         "splits members into calibration and evaluation halves)")
+class TextParams(TrackParams):
+    """What the text stages read of ``params.yaml``."""
+
+    text: TextConfig

@@ -30,6 +30,8 @@ from urllib.parse import urlparse
 
 import polars as pl
 
+from pipeline.core.errors import PipelineError
+
 SOURCES = ("python-docs", "fineweb-hub", "local")
 PARQUET_SUFFIXES = (".parquet",)
 JSONL_SUFFIXES = (".jsonl", ".json")
@@ -45,7 +47,7 @@ _LOCAL_HINT = (
 )
 
 
-class CorpusError(ValueError):
+class CorpusError(PipelineError, ValueError):
     """The corpus cannot be loaded or processed; the message names the file and the reason."""
 
 

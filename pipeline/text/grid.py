@@ -17,17 +17,19 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.config import ConfigError, ModelConfig, Params, TrainConfig
-from pipeline.grid import Run
-from pipeline.model import GPTConfig, count_params
+from pipeline.core.config import ModelConfig, RuntimeConfig, TrainConfig
+from pipeline.core.errors import ConfigError
+from pipeline.core.model import GPTConfig, count_params
+from pipeline.core.objectives import NextTokenObjective
+from pipeline.core.runs import GridRun
+from pipeline.core.trainer import TrainJob
 from pipeline.text import layout
-from pipeline.train import TrainJob
+from pipeline.text.config import TextConfig
 
 FIRST_TOKEN = "skip"  # a sequence's first token has no context; tokens 2..S are scored
+OBJECTIVE = NextTokenObjective(FIRST_TOKEN)
 
-
-# A text-grid run is identified exactly like a capacity-grid run.
-TextRun = Run
+TextRun = GridRun
 
 
 @dataclass(frozen=True)
@@ -47,22 +49,20 @@ class ReferenceRun:
         return f"same-size-{self.model.name}-N{self.n_sequences}-S{self.seed}"
 
 
-def text_runs(params: Params) -> list[TextRun]:
-    text = params.text
+def text_runs(text: TextConfig) -> list[TextRun]:
     return [TextRun(m, n, s)
             for m, n, s in itertools.product(text.configs, text.dataset_sizes, text.seeds)]
 
 
-def reference_runs(params: Params) -> list[ReferenceRun]:
-    text = params.text
+def reference_runs(text: TextConfig) -> list[ReferenceRun]:
     seed, largest = text.seeds[0], max(text.dataset_sizes)
     oracles = [ReferenceRun("oracle", m, None, seed) for m in text.oracle_configs]
     return oracles + [ReferenceRun("same_size", m, largest, seed) for m in text.configs]
 
 
-def check_dataset_sizes(params: Params, pool_size: int) -> None:
+def check_dataset_sizes(text: TextConfig, pool_size: int) -> None:
     """Every N must fit in the member pool; the error names the key and the pool."""
-    too_large = [n for n in params.text.dataset_sizes if n > pool_size]
+    too_large = [n for n in text.dataset_sizes if n > pool_size]
     if too_large:
         raise ConfigError(
             f"text.dataset_sizes {too_large} exceed the member pool of {pool_size} sequences "
@@ -105,6 +105,7 @@ def make_job(
     tokens: np.ndarray,
     reference_bits: float | np.ndarray,
     train: TrainConfig,
+    runtime: RuntimeConfig,
     seed: int,
     vocab_size: int,
     *,
@@ -112,17 +113,19 @@ def make_job(
     curves_dir: Path,
     root: Path = Path("."),
 ) -> TrainJob:
-    """A :class:`TrainJob` for the shared trainer; the fingerprint covers data and reference."""
+    """A :class:`TrainJob` for the core trainer; the fingerprint covers data and reference."""
+    root = root.resolve()  # a job carries absolute paths: it may run on another worker
     return TrainJob(
         run_id=run_id,
         model=gpt_config(model, vocab_size, tokens.shape[1]),
+        objective=OBJECTIVE,
         tokens=tokens,
         reference_bits=reference_bits,
         train=train,
         seed=seed,
-        first_token=FIRST_TOKEN,
         model_dir=root / models_dir / run_id,
         curve_path=root / curves_dir / f"{run_id}.csv",
         checkpoint_dir=root / layout.CHECKPOINTS / run_id,
         data_fingerprint=fingerprint(tokens, np.asarray(reference_bits, dtype=np.float64)),
+        runtime=runtime,
     )

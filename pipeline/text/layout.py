@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline import layout
+from pipeline.core import layout
 
 TEXT = layout.DATA / "text"
 
@@ -34,6 +34,8 @@ PLOTS = TEXT / "plots"                        # stage text_report
 FIGURES = TEXT / "figures"
 REPORT = TEXT / "report.md"
 TEXT_METRICS = layout.METRICS / "text.json"
+# The capacity track's metrics, read (never imported) for α.
+CAPACITY_METRICS = layout.METRICS / "capacity.json"
 
 
 def run_scores(run_id: str, root: Path = Path(".")) -> Path:

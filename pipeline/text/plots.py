@@ -13,8 +13,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
-from pipeline.io import atomic_path, write_csv  # noqa: E402
-from pipeline.text.membership import MembershipFit  # noqa: E402
+from pipeline.core.io import atomic_path, write_csv  # noqa: E402
+from pipeline.core.probes.membership import MembershipFit  # noqa: E402
 from pipeline.text.summary import law_curve  # noqa: E402
 
 

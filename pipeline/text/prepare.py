@@ -12,12 +12,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from tokenizers import Tokenizer
 from transformers import PreTrainedTokenizerBase
 
-from pipeline.io import ArtifactError, read_json, write_json, write_text
-from pipeline.synthetic import read_tokens, write_tokens
+from pipeline.core.io import write_json, write_text, write_tokens
 from pipeline.text import layout
 from pipeline.text.config import CorpusConfig
 from pipeline.text.corpus import CorpusError, load_corpus
@@ -102,27 +99,3 @@ def prepare_corpus(config: CorpusConfig, root: Path = Path(".")) -> dict[str, An
     log.info("corpus: %d members, %d non-members of %d tokens (%.1f s)", info["members"],
              info["nonmembers"], config.seq_len, seconds["total"])
     return metrics
-
-
-def read_corpus_info(root: Path = Path(".")) -> dict[str, Any]:
-    info = read_json(root / layout.CORPUS_INFO)
-    missing = {"vocab_size", "seq_len", "corpus_name", "members", "nonmembers"} - set(info)
-    if missing:
-        raise ArtifactError(f"{root / layout.CORPUS_INFO}: missing keys {sorted(missing)}")
-    return info
-
-
-def read_pool(root: Path = Path(".")) -> tuple[np.ndarray, np.ndarray]:
-    """The member pool and the held-out non-members, as int64 ``[n, seq_len]`` arrays."""
-    return read_tokens(root / layout.MEMBERS), read_tokens(root / layout.NONMEMBERS)
-
-
-def load_decoder(root: Path = Path(".")) -> Tokenizer:
-    """The corpus stage's tokenizer, to turn token ids back into text."""
-    path = root / layout.TOKENIZER
-    if not path.is_file():
-        raise ArtifactError(f"{path}: missing (run the corpus stage first)")
-    try:
-        return Tokenizer.from_file(str(path))
-    except Exception as error:  # the tokenizers library raises a bare Exception
-        raise ArtifactError(f"{path}: unreadable tokenizer ({error})") from error

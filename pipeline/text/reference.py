@@ -21,12 +21,14 @@ import numpy as np
 import polars as pl
 from tqdm.auto import tqdm
 
-from pipeline.config import Params
-from pipeline.grid import train_jobs
-from pipeline.io import ArtifactError, read_json, read_parquet, write_json, write_parquet
-from pipeline.model import GPT
-from pipeline.scoring import sequence_nll_bits
+from pipeline.core.config import RuntimeConfig
+from pipeline.core.errors import ArtifactError
+from pipeline.core.io import read_json, read_parquet, write_json, write_parquet
+from pipeline.core.model import GPT
+from pipeline.core.scoring import sequence_nll_bits
+from pipeline.core.trainer import TrainJob
 from pipeline.text import layout
+from pipeline.text.config import TextConfig
 from pipeline.text.grid import (
     FIRST_TOKEN,
     ReferenceRun,
@@ -37,8 +39,7 @@ from pipeline.text.grid import (
     subset_indices,
     uniform_bits,
 )
-from pipeline.text.prepare import read_corpus_info, read_pool
-from pipeline.train import TrainJob, is_trained
+from pipeline.text.pool import read_corpus_info, read_pool
 
 log = logging.getLogger(__name__)
 
@@ -49,27 +50,25 @@ def same_size_column(config_name: str) -> str:
     return f"same_size_{config_name}"
 
 
-def reference_job(params: Params, ref: ReferenceRun, members: np.ndarray, vocab_size: int,
-                  root: Path = Path(".")) -> TrainJob:
+def reference_job(text: TextConfig, runtime: RuntimeConfig, ref: ReferenceRun,
+                  members: np.ndarray, vocab_size: int, root: Path = Path(".")) -> TrainJob:
     """Training job of one reference; memorization is tracked against a uniform code."""
     tokens = members[subset_indices(len(members), ref.n_sequences, ref.seed)]
     return make_job(
         ref.run_id, ref.model, tokens, uniform_bits(vocab_size, members.shape[1]),
-        params.text.train, ref.seed, vocab_size, models_dir=layout.REFERENCE_MODELS,
+        text.train, runtime, ref.seed, vocab_size, models_dir=layout.REFERENCE_MODELS,
         curves_dir=layout.REFERENCE_CURVES, root=root,
     )
 
 
-def train_references(params: Params, root: Path = Path(".")) -> None:
-    """Train every reference not yet trained with the current settings."""
+def reference_jobs(text: TextConfig, runtime: RuntimeConfig,
+                   root: Path = Path(".")) -> list[TrainJob]:
+    """One training job per reference (oracle candidates and same-size), done or not."""
     info = read_corpus_info(root)
     members, _ = read_pool(root)
-    check_dataset_sizes(params, len(members))
-    jobs = [reference_job(params, ref, members, info["vocab_size"], root)
-            for ref in reference_runs(params)]
-    todo = [job for job in jobs if not is_trained(job)]
-    log.info("references: %d to train, %d already trained", len(todo), len(jobs) - len(todo))
-    train_jobs(todo, params.text.train.workers, params.text.train.threads_per_worker)
+    check_dataset_sizes(text, len(members))
+    return [reference_job(text, runtime, ref, members, info["vocab_size"], root)
+            for ref in reference_runs(text)]
 
 
 def select_oracle(heldout_bits_per_token: dict[str, float]) -> str:
@@ -84,12 +83,12 @@ def _nll(model_dir: Path, tokens: np.ndarray, batch_size: int) -> np.ndarray:
     return sequence_nll_bits(model, tokens, first_token=FIRST_TOKEN, batch_size=batch_size)
 
 
-def score_references(params: Params, root: Path = Path(".")) -> dict[str, Any]:
+def score_references(text: TextConfig, root: Path = Path(".")) -> dict[str, Any]:
     """Choose the oracle, and write every reference's code length of every sequence."""
     members, nonmembers = read_pool(root)
     scored = members.shape[1] - 1
-    batch = params.text.score_batch_size
-    refs = reference_runs(params)
+    batch = text.score_batch_size
+    refs = reference_runs(text)
     candidates: list[dict[str, Any]] = []
     heldout: dict[str, np.ndarray] = {}
     info = read_corpus_info(root)

@@ -11,8 +11,8 @@ from typing import Any
 
 import polars as pl
 
-from pipeline.config import Params
-from pipeline.text.membership import LAW_PARAM_NAMES, PAPER_CONSTANTS
+from pipeline.core.probes.membership import LAW_PARAM_NAMES, PAPER_CONSTANTS
+from pipeline.text.config import TextConfig
 from pipeline.text.summary import CLAIM_TOKENS_PER_PARAM, MembershipSummary, peak_position
 
 PAPER_ALPHA = 3.64
@@ -210,11 +210,10 @@ def rarity_section(table: pl.DataFrame, run_id: str, top: pl.DataFrame) -> list[
     return lines
 
 
-def markdown_report(params: Params, corpus: dict[str, Any], selection: dict[str, Any],
+def markdown_report(text: TextConfig, corpus: dict[str, Any], selection: dict[str, Any],
                     table: pl.DataFrame, alpha: float, peaks: dict[str, float],
                     summary: MembershipSummary, gap: list[dict[str, Any]], top_run: str,
                     top: pl.DataFrame) -> str:
-    text = params.text
     devices = ", ".join(sorted(set(table["device"])))
     lines = [
         "# Text track: memorization of real text (Morris et al. 2025)", "",
@@ -229,7 +228,7 @@ def markdown_report(params: Params, corpus: dict[str, Any], selection: dict[str,
     lines += reference_section(selection)
     lines += memorization_section(table, alpha)
     lines += double_descent_section(table, peaks)
-    lines += membership_section(table, summary, params.fit.confidence)
+    lines += membership_section(table, summary, text.confidence)
     lines += extraction_section(table, list(text.extraction_prefixes), gap)
     lines += rarity_section(table, top_run, top)
     return "\n".join(lines) + "\n"

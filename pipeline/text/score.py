@@ -15,12 +15,20 @@ import numpy as np
 import polars as pl
 from tqdm.auto import tqdm
 
-from pipeline.config import Params
-from pipeline.io import ArtifactError, read_json, write_parquet
-from pipeline.model import GPT
-from pipeline.scoring import sequence_nll_bits, unintended_memorization
+from pipeline.core.errors import ArtifactError
+from pipeline.core.io import read_json, write_parquet
+from pipeline.core.model import GPT
+from pipeline.core.probes.extraction import extraction_table
+from pipeline.core.probes.membership import (
+    loss_threshold_attack,
+    membership_x,
+    tokens_per_parameter,
+)
+from pipeline.core.probes.rarity import rarity_vs_memorization, tfidf_scores
+from pipeline.core.scoring import sequence_nll_bits, unintended_memorization
+from pipeline.core.trainer import TRAINING_FILE
 from pipeline.text import layout
-from pipeline.text.extraction import extraction_table
+from pipeline.text.config import TextConfig
 from pipeline.text.grid import (
     FIRST_TOKEN,
     TextRun,
@@ -29,16 +37,13 @@ from pipeline.text.grid import (
     subset_indices,
     text_runs,
 )
-from pipeline.text.membership import loss_threshold_attack, membership_x, tokens_per_parameter
-from pipeline.text.prepare import read_corpus_info, read_pool
-from pipeline.text.rarity import rarity_vs_memorization, tfidf_scores
+from pipeline.text.pool import read_corpus_info, read_pool
 from pipeline.text.reference import (
     ORACLE,
     best_reference_bits,
     read_reference_nll,
     same_size_column,
 )
-from pipeline.train import TRAINING_FILE
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +53,11 @@ GREEDY_CHECK_SEQUENCES = 32  # real greedy decoding on this many, to confirm the
 class ScoringContext:
     """Everything shared by the runs: the pool, the reference code lengths, TF-IDF."""
 
-    def __init__(self, params: Params, root: Path):
-        self.params, self.root = params, root
+    def __init__(self, text: TextConfig, root: Path):
+        self.text, self.root = text, root
         self.info = read_corpus_info(root)
         self.members, self.nonmembers = read_pool(root)
-        check_dataset_sizes(params, len(self.members))
+        check_dataset_sizes(text, len(self.members))
         self.reference_members, _ = read_reference_nll(root)
         if self.reference_members.height != len(self.members):
             raise ArtifactError(f"{layout.REFERENCE_NLL_MEMBERS}: {self.reference_members.height}"
@@ -64,22 +69,23 @@ class ScoringContext:
         return self.members.shape[1]
 
 
-def _extraction(model: GPT, tokens: np.ndarray, params: Params) -> pl.DataFrame:
-    return extraction_table(model, tokens, params.text.extraction_prefixes,
-                            batch_size=params.text.score_batch_size)
+def _extraction(model: GPT, tokens: np.ndarray, text: TextConfig) -> pl.DataFrame:
+    return extraction_table(model, tokens, text.extraction_prefixes,
+                            batch_size=text.score_batch_size)
 
 
-def greedy_agreement(model: GPT, tokens: np.ndarray, fast: pl.DataFrame, params: Params) -> float:
+def greedy_agreement(model: GPT, tokens: np.ndarray, fast: pl.DataFrame,
+                     text: TextConfig) -> float:
     """Share of (sequence, k) cells where real greedy decoding agrees with the one-pass
     teacher-forced equivalent used for the rates (they differ only on argmax near-ties)."""
     n = min(GREEDY_CHECK_SEQUENCES, len(tokens))
-    greedy = extraction_table(model, tokens[:n], params.text.extraction_prefixes,
-                              batch_size=params.text.score_batch_size, method="greedy")
+    greedy = extraction_table(model, tokens[:n], text.extraction_prefixes,
+                              batch_size=text.score_batch_size, method="greedy")
     return float((greedy.to_numpy() == fast.head(n).to_numpy()).mean())
 
 
 def score_text_run(ctx: ScoringContext, run: TextRun) -> tuple[pl.DataFrame, dict[str, Any]]:
-    params, text = ctx.params, ctx.params.text
+    text = ctx.text
     model_dir = ctx.root / layout.MODELS / run.run_id
     training = read_json(model_dir / TRAINING_FILE)
     model = GPT.from_pretrained(model_dir)
@@ -96,9 +102,9 @@ def score_text_run(ctx: ScoringContext, run: TextRun) -> tuple[pl.DataFrame, dic
 
     n_train_ex = min(len(train_tokens), text.max_extraction_sequences)
     n_test_ex = min(len(ctx.nonmembers), text.max_extraction_sequences)
-    train_ex = _extraction(model, train_tokens[:n_train_ex], params)
-    test_ex = _extraction(model, ctx.nonmembers[:n_test_ex], params)
-    agreement = greedy_agreement(model, train_tokens[:n_train_ex], train_ex, params)
+    train_ex = _extraction(model, train_tokens[:n_train_ex], text)
+    test_ex = _extraction(model, ctx.nonmembers[:n_test_ex], text)
+    agreement = greedy_agreement(model, train_tokens[:n_train_ex], train_ex, text)
 
     attack = loss_threshold_attack(nll, test_nll, seed=run.seed,
                                    calibration_fraction=text.attack_calibration_fraction)
@@ -164,12 +170,12 @@ def score_text_run(ctx: ScoringContext, run: TextRun) -> tuple[pl.DataFrame, dic
     return per_sequence, totals
 
 
-def score_text_grid(params: Params, root: Path = Path(".")) -> pl.DataFrame:
+def score_text_grid(text: TextConfig, root: Path = Path(".")) -> pl.DataFrame:
     """Score every run of the text grid; writes per-run Parquet files and the totals."""
-    ctx = ScoringContext(params, root)
+    ctx = ScoringContext(text, root)
     write_parquet(pl.DataFrame({"tfidf": ctx.tfidf}), root / layout.TFIDF)
     rows = []
-    for run in tqdm(text_runs(params), desc="scoring text models", unit="model"):
+    for run in tqdm(text_runs(text), desc="scoring text models", unit="model"):
         if not (root / layout.MODELS / run.run_id / TRAINING_FILE).is_file():
             raise ArtifactError(f"{root / layout.MODELS / run.run_id}: run {run.run_id} is not "
                                 "trained (run the text_train stage first)")

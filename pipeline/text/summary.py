@@ -13,16 +13,17 @@ import numpy as np
 import polars as pl
 from tokenizers import Tokenizer
 
-from pipeline.io import ArtifactError, read_json, read_parquet
-from pipeline.text import layout
-from pipeline.text.double_descent import capacity_ratio, peak_ratio
-from pipeline.text.membership import (
+from pipeline.core.errors import ArtifactError
+from pipeline.core.io import read_json, read_parquet
+from pipeline.core.probes.membership import (
     MembershipFit,
     fit_membership_law,
     paper_law,
     paper_table2_comparison,
 )
-from pipeline.text.prepare import read_pool
+from pipeline.text import layout
+from pipeline.text.double_descent import capacity_ratio, peak_ratio
+from pipeline.text.pool import read_pool
 
 TABLE2 = Path(__file__).resolve().parents[1] / "reference" / "morris2025_table2_membership.csv"
 PAPER_TABLE2_SEQ_LEN = 64

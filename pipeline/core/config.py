@@ -1,0 +1,150 @@
+"""Typed config primitives shared by every track, and the ``runtime`` group.
+
+A track describes its ``params.yaml`` group with :class:`Section` subclasses (strict types,
+no unknown keys, immutable); :mod:`pipeline.params` assembles the groups into the whole file.
+What determines a result (a model shape, an optimizer setting) lives in a track's group;
+how and where the work runs lives in :class:`RuntimeConfig`, which a job's fingerprint never
+sees, so changing it reuses every trained model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from pipeline.core.errors import ConfigError
+
+PositiveInt = Annotated[int, Field(gt=0)]
+PositiveFloat = Annotated[float, Field(gt=0)]
+Fraction = Annotated[float, Field(ge=0, le=1)]
+Seed = Annotated[int, Field(ge=0)]
+
+
+class Section(BaseModel):
+    """Base for every params group: strict types, no unknown keys, immutable."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class ModelConfig(Section):
+    """One GPT-2 shape. Heads are not stated in the paper; they change no parameter count."""
+
+    n_layer: PositiveInt
+    d_model: PositiveInt
+    n_head: PositiveInt
+
+    @model_validator(mode="after")
+    def _heads_divide_width(self) -> ModelConfig:
+        if self.d_model % self.n_head:
+            raise ValueError(
+                f"d_model={self.d_model} is not divisible by n_head={self.n_head}"
+            )
+        return self
+
+    @property
+    def name(self) -> str:
+        return f"L{self.n_layer}-D{self.d_model}"
+
+
+class ConvergenceConfig(Section):
+    """A run has converged when memorization rose less than ``tolerance`` (relative) over the
+    last ``window`` of training, or when it memorized ``full_fraction`` of H(X)."""
+
+    window: Annotated[float, Field(gt=0, lt=1)] = 0.2
+    tolerance: PositiveFloat = 0.02
+    full_fraction: Annotated[float, Field(gt=0, le=1)] = 0.99
+
+
+class TrainConfig(Section):
+    """Optimizer, schedule and evaluation: everything about training that shapes the weights."""
+
+    steps: PositiveInt
+    batch_size: PositiveInt
+    lr: PositiveFloat
+    min_lr_ratio: Fraction = 0.1
+    warmup_fraction: Annotated[float, Field(ge=0, lt=1)] = 0.05
+    weight_decay: Annotated[float, Field(ge=0)] = 0.0
+    beta1: Annotated[float, Field(ge=0, lt=1)] = 0.9
+    beta2: Annotated[float, Field(ge=0, lt=1)] = 0.98
+    grad_clip: PositiveFloat = 1.0
+    early_stop: bool = True
+    eval_points: Annotated[int, Field(ge=2)] = 20
+    convergence: ConvergenceConfig = ConvergenceConfig()
+
+
+class RuntimeConfig(Section):
+    """How and where the work runs. Never part of a result's fingerprint."""
+
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    workers: PositiveInt = 1
+    threads_per_worker: PositiveInt = 1
+    # Sequences per forward/backward pass; gradients accumulate to the batch, so the update
+    # is the same up to rounding. Smaller passes keep the logits in cache on a CPU (and in
+    # memory on a GPU). None: the whole batch at once.
+    micro_batch_size: PositiveInt | None = None
+    compile: bool = False
+    checkpoint_every: PositiveInt = 1000
+    executor: Literal["local", "dask"] = "local"
+    dask_address: str | None = None
+
+
+class TrackParams(Section):
+    """What one track's stages read of ``params.yaml``: ``runtime`` and the track's own group
+    (a subclass adds it). Other groups are ignored here: the ``validate_params`` stage checks
+    the whole file, so a track's stages depend only on the track's own schema."""
+
+    model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
+
+    runtime: RuntimeConfig = RuntimeConfig()
+
+
+def unique(key: str, values: list) -> None:
+    """Raise ValueError naming ``key`` when ``values`` has duplicates."""
+    duplicates = sorted({v for v in values if values.count(v) > 1}, key=str)
+    if duplicates:
+        raise ValueError(f"{key} has duplicates: {duplicates}")
+
+
+def format_validation_error(error: ValidationError, source: str) -> str:
+    lines = [f"{source}: invalid parameters"]
+    for item in error.errors():
+        key = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        reason = item["msg"].removeprefix("Value error, ")
+        got = f" (got {item['input']!r})" if item["type"] != "missing" and item["loc"] else ""
+        lines.append(f"  {key}: {reason}{got}")
+    return "\n".join(lines)
+
+
+SectionT = TypeVar("SectionT", bound=Section)
+
+
+def validate(schema: type[SectionT], raw: object, source: str) -> SectionT:
+    """Validate a parsed mapping against ``schema``; raises :class:`ConfigError` listing
+    every problem with its key."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a mapping of parameter groups, got "
+                          f"{type(raw).__name__}")
+    try:
+        return schema.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(format_validation_error(error, source)) from None
+
+
+def load(schema: type[SectionT], path: str | Path) -> SectionT:
+    """Read a params file and validate it against ``schema``."""
+    return validate(schema, read_yaml(path), str(path))
+
+
+def read_yaml(path: str | Path) -> object:
+    """Parse a YAML file; a missing or malformed file is a :class:`ConfigError` naming it."""
+    path = Path(path)
+    try:
+        return yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: parameters file not found") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from None

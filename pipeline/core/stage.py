@@ -1,0 +1,75 @@
+"""How one DVC stage runs, the same way under `dvc repro` and under the Prefect flow.
+
+A stage module in ``stages/`` names the params schema it reads (``PARAMS``, a
+:class:`~pipeline.core.config.TrackParams`) and defines up to two functions of
+``(params, root)``:
+
+* ``jobs``: the stage's grid as a list of jobs (:mod:`pipeline.core.jobs`), done or not;
+* ``work``: what the stage does after its jobs (or instead of them): scoring, a fit, a report.
+
+Under `dvc repro`, :func:`run_stage` reads the params, runs the pending jobs on the local
+process pool and then ``work``. The Prefect flow calls the same functions, and maps the
+pending jobs onto its own task runner instead.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+
+from pipeline.core.cli import exit_on_user_error
+from pipeline.core.config import TrackParams, load
+from pipeline.core.jobs import Job, pending, run_jobs
+
+log = logging.getLogger(__name__)
+
+PARAMS_FILE = "params.yaml"
+
+
+def stage_name(module: ModuleType) -> str:
+    # Under `python -m stages.x` the module is __main__; its spec still has the real name.
+    name = module.__spec__.name if module.__spec__ else module.__name__
+    return name.rpartition(".")[2]
+
+
+def stage_params(module: ModuleType, root: Path) -> TrackParams:
+    """The stage's params, validated against the schema it declares."""
+    return load(module.PARAMS, root / PARAMS_FILE)
+
+
+def pending_jobs(module: ModuleType, params: TrackParams, root: Path) -> list[Job]:
+    """The stage's jobs whose results are not yet on disk (none if it has no grid)."""
+    make_jobs: Callable[[TrackParams, Path], list[Job]] | None = getattr(module, "jobs", None)
+    if make_jobs is None:
+        return []
+    jobs = make_jobs(params, root)
+    todo = pending(jobs)
+    log.info("%s: %d jobs to run, %d already done", stage_name(module), len(todo),
+             len(jobs) - len(todo))
+    return todo
+
+
+def run_work(module: ModuleType, params: TrackParams, root: Path) -> None:
+    work: Callable[[TrackParams, Path], object] | None = getattr(module, "work", None)
+    if work is not None:
+        work(params, root)
+
+
+def run_stage(module: ModuleType, root: Path = Path(".")) -> None:
+    """Run a stage in this process: its pending jobs on the local pool, then its work."""
+    root = root.resolve()
+    params = stage_params(module, root)
+    todo = pending_jobs(module, params, root)
+    run_jobs(todo, params.runtime.workers, params.runtime.threads_per_worker,
+             description=stage_name(module))
+    run_work(module, params, root)
+
+
+def stage_main(module_name: str) -> Callable[[], None]:
+    """A stage module's ``main``: :func:`run_stage` with user errors as one line, exit 2."""
+    def main() -> None:
+        exit_on_user_error(lambda: run_stage(importlib.import_module(module_name)))
+    return main

@@ -1,0 +1,5 @@
+"""Prefect flows over DVC's own stage graph (see :mod:`pipeline.flows.pipeline`).
+
+Run once:        python -m pipeline.flows run [--executor dask] [--dask-address tcp://…]
+Serve on a cron: python -m pipeline.flows serve --cron "0 3 * * *"
+"""

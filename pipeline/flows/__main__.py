@@ -1,0 +1,38 @@
+"""Command line of the flows: ``python -m pipeline.flows run | serve``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pipeline.core.cli import exit_on_user_error
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline.flows",
+        description="Run the DVC pipeline as a Prefect flow, or serve it on a schedule.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the pipeline flow once")
+    run.add_argument("--executor", choices=["local", "dask"], default=None,
+                     help="where jobs run (default: runtime.executor in params.yaml)")
+    run.add_argument("--dask-address", default=None,
+                     help="tcp://host:port of a running Dask scheduler (implies dask)")
+    serve = sub.add_parser("serve", help="serve a scheduled deployment (needs a Prefect API)")
+    serve.add_argument("--name", default="memorization-pipeline-daily")
+    serve.add_argument("--cron", default="0 3 * * *", help="schedule (cron syntax)")
+    args = parser.parse_args(argv)
+
+    from pipeline.flows.pipeline import memorization_pipeline
+
+    if args.command == "run":
+        exit_on_user_error(lambda: print(memorization_pipeline(
+            project_root=str(Path.cwd()), executor=args.executor,
+            dask_address=args.dask_address)))
+    else:
+        memorization_pipeline.serve(name=args.name, cron=args.cron,
+                                    parameters={"project_root": str(Path.cwd())})
+
+
+if __name__ == "__main__":
+    main()

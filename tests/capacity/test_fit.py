@@ -1,0 +1,63 @@
+"""Capacity and α: known answers on constructed memorization totals."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from pipeline.capacity.fit import alpha_metrics, capacity_by_config, fit_alpha, with_paper_columns
+
+
+def totals_frame(alpha: float, params: dict[str, int], noise: float = 0.0) -> pl.DataFrame:
+    """Memorization min(N·h, α·params) for N in a grid and two seeds (± noise)."""
+    rows = []
+    for config, n_params in params.items():
+        for n in (1, 2, 4, 8, 16, 32):
+            for seed, sign in ((0, 1), (1, -1)):
+                dataset_bits = n * 100.0
+                rows.append({
+                    "run_id": f"{config}-N{n}-S{seed}", "config": config,
+                    "n_layer": int(config[1]), "d_model": int(config.split("D")[1]),
+                    "params": n_params, "n_sequences": n, "seed": seed,
+                    "dataset_bits": dataset_bits,
+                    "memorized_bits": min(dataset_bits, alpha * n_params) + sign * noise,
+                    "converged": n != 32,
+                })
+    return pl.DataFrame(rows)
+
+
+def test_capacity_is_the_max_over_n_of_seed_means_and_alpha_is_recovered():
+    totals = totals_frame(3.6, {"L1-D32": 200, "L2-D32": 400})
+    capacity = capacity_by_config(totals)
+    assert capacity["capacity_bits"].to_list() == pytest.approx([720.0, 1440.0])
+    assert capacity["n_at_capacity"].to_list() == [8, 16]
+    assert capacity["grid_exceeds_capacity"].all()
+    fit = fit_alpha(capacity)
+    assert fit.alpha == pytest.approx(3.6)
+    assert fit.r_squared == pytest.approx(1.0)
+
+
+def test_alpha_interval_covers_truth_with_noise():
+    params = {f"L1-D{d}": p for d, p in [(8, 100), (16, 200), (32, 300), (64, 500)]}
+    totals = totals_frame(3.6, params, noise=5.0).with_columns(
+        pl.col("memorized_bits") * pl.Series([1.0, 1.02, 0.98, 1.01] * 12)
+    )
+    fit = fit_alpha(capacity_by_config(totals))
+    assert fit.ci_low < 3.6 < fit.ci_high
+    assert fit.ci_high - fit.ci_low < 0.5
+
+
+def test_grid_that_stops_below_capacity_is_flagged():
+    totals = totals_frame(3.6, {"L1-D32": 10_000})  # capacity 36k bits > largest dataset 3.2k
+    assert not capacity_by_config(totals)["grid_exceeds_capacity"][0]
+
+
+def test_paper_columns_only_where_the_setting_is_the_papers():
+    totals = totals_frame(3.6, {"L1-D32": 80352})
+    capacity = capacity_by_config(totals)
+    paper = with_paper_columns(capacity, 2048, 64)
+    assert paper["paper_bits_per_param_bf16"][0] == 3.93
+    assert with_paper_columns(capacity, 256, 32)["paper_bits_per_param_bf16"][0] is None
+    metrics = alpha_metrics(fit_alpha(capacity), paper, totals)
+    assert metrics["runs"] == 12 and metrics["runs_not_converged"] == 2
+    assert metrics["paper_alpha_bits_per_param"] == 3.64

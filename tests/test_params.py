@@ -1,0 +1,109 @@
+"""params.yaml validation: the shipped file is valid, bad values name key and reason, and
+each track's stages read only their own group."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from pipeline.core.errors import ConfigError
+from pipeline.params import load_params, parse_params
+from tests.conftest import ROOT
+
+
+def test_shipped_params_are_valid():
+    load_params(ROOT / "params.yaml")
+
+
+def test_paper_preset_is_one_command_away(tmp_path):
+    from pipeline.presets import main as apply_preset
+
+    path = tmp_path / "params.yaml"
+    path.write_text((ROOT / "params.yaml").read_text())
+    apply_preset(["paper", "--params", str(path)])
+    assert "# Parameters: one group per track" in path.read_text()  # comments survive
+    params = load_params(path)
+    assert len(params.capacity.models) == 16
+    assert (params.capacity.data.vocab_size, params.capacity.data.seq_len) == (2048, 64)
+    assert len(params.capacity.data.seeds) == 5
+    assert params.runtime.precision == "bf16"
+
+
+def test_sequence_entropy_follows_first_token_convention(tiny_params):
+    tiny_params["capacity"]["data"].update(vocab_size=2048, seq_len=64)
+    capacity = parse_params(tiny_params).capacity
+    assert capacity.sequence_entropy_bits == pytest.approx(693.0)
+    tiny_params["capacity"]["score"]["first_token"] = "bos"
+    capacity = parse_params(tiny_params).capacity
+    assert capacity.sequence_entropy_bits == pytest.approx(704.0)
+    assert capacity.model_vocab_size == 2049
+
+
+@pytest.mark.parametrize(
+    ("mutate", "key", "reason"),
+    [
+        (lambda p: p["capacity"]["train"].update(lr_typo=1), "capacity.train.lr_typo",
+         "Extra inputs"),
+        (lambda p: p["capacity"]["train"].update(steps="100"), "capacity.train.steps",
+         "valid integer"),
+        (lambda p: p["capacity"]["train"].update(batch_size=0), "capacity.train.batch_size",
+         "greater than 0"),
+        (lambda p: p["capacity"]["data"].update(dataset_sizes=[]),
+         "capacity.data.dataset_sizes", "at least 1"),
+        (lambda p: p["capacity"]["data"].update(dataset_sizes=[8, -1]),
+         "capacity.data.dataset_sizes.1", "greater than 0"),
+        (lambda p: p["capacity"]["data"].update(seeds=[1, 1]), "capacity.data", "duplicates"),
+        (lambda p: p["capacity"]["models"][0].update(d_model=10, n_head=4),
+         "capacity.models.0", "not divisible"),
+        (lambda p: p["capacity"]["data"].update(vocab_size=300, token_dtype="uint8"),
+         "token_dtype", "do not fit"),
+        (lambda p: p["capacity"]["score"].update(first_token="eos"),
+         "capacity.score.first_token", "'skip' or 'bos'"),
+        (lambda p: p["capacity"].pop("train"), "capacity.train", "Field required"),
+        (lambda p: p["runtime"].update(workers=0), "runtime.workers", "greater than 0"),
+        (lambda p: p["runtime"].update(executor="ray"), "runtime.executor", "'local' or 'dask'"),
+        (lambda p: p.update(foo=1), "foo", "Extra inputs"),
+    ],
+)
+def test_invalid_params_name_key_and_reason(tiny_params, mutate, key, reason):
+    mutate(tiny_params)
+    with pytest.raises(ConfigError) as error:
+        parse_params(tiny_params)
+    assert key in str(error.value)
+    assert reason in str(error.value)
+
+
+def test_unreadable_params_file_is_named(tmp_path):
+    path = tmp_path / "params.yaml"
+    with pytest.raises(ConfigError, match="not found"):
+        load_params(path)
+    path.write_text("capacity: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_params(path)
+
+
+def test_stage_rejects_invalid_params_before_work(tmp_path, tiny_params, monkeypatch, capsys):
+    """A stage run on bad params exits 2 with the key, and writes nothing."""
+    from stages import capacity_data
+
+    tiny_params["capacity"]["data"]["vocab_size"] = 1
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(tiny_params))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        capacity_data.main()
+    assert exit_info.value.code == 2
+    assert "capacity.data.vocab_size" in capsys.readouterr().err
+    assert not (tmp_path / "data").exists()
+
+
+def test_a_tracks_stages_read_only_its_own_group(tiny_params):
+    """The capacity schema ignores the text group (validate_params checks the whole file),
+    so editing one track's schema never makes the other track's stages stale."""
+    from pipeline.capacity.config import CapacityParams
+    from pipeline.core.config import validate
+    from pipeline.text.config import TextParams
+
+    tiny_params["text"]["configs"][0].update(d_model=10, n_head=4)  # not capacity's business
+    assert validate(CapacityParams, tiny_params, "params.yaml").capacity.data.seq_len == 8
+    with pytest.raises(ConfigError, match="text.configs.0"):
+        validate(TextParams, tiny_params, "params.yaml")

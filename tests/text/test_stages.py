@@ -1,0 +1,189 @@
+"""Stage-level behaviour of the text track on a tiny corpus, run in-process in a temporary
+directory: what each stage writes, known answers where there are some, and bad input
+stopping at the corpus stage with a clear message (exit status 2)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+import yaml
+
+from pipeline.core.io import read_tokens
+from pipeline.text import layout
+from pipeline.text.reference import select_oracle
+from tests.conftest import ROOT, TINY_PARAMS
+
+SHARED_DATA = ROOT.parent / "shared" / "data"
+FINEWEB_HEAD = SHARED_DATA / "fineweb-head-300.parquet"
+
+
+def random_documents(n_documents: int = 40, words: int = 300, seed: int = 0) -> list[str]:
+    """Deterministic pseudo-English: words drawn from a fixed made-up lexicon."""
+    rng = np.random.default_rng(seed)
+    lexicon = ["".join(rng.choice(list("abcdefghijklmnopqrstuvwxyz"), size=rng.integers(2, 9)))
+               for _ in range(400)]
+    return [" ".join(rng.choice(lexicon, size=words)) + "." for _ in range(n_documents)]
+
+
+def local_params(path: str, **text_overrides) -> dict:
+    """Tiny params on a local corpus, with two oracle candidates to choose from."""
+    params = copy.deepcopy(TINY_PARAMS)
+    params["text"]["corpus"].update(source="local", path=path, max_documents=None)
+    params["text"]["oracle_configs"] = [{"n_layer": 1, "d_model": 16, "n_head": 2},
+                                        {"n_layer": 2, "d_model": 8, "n_head": 1}]
+    params["text"].update(text_overrides)
+    return params
+
+
+def write_params(directory: Path, params: dict) -> None:
+    (directory / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def run(stage: str) -> None:
+    """Run a stage as its command does (its ``main``), in the current directory."""
+    import importlib
+
+    importlib.import_module(f"stages.{stage}").main()
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """The whole text track run once on a tiny local corpus (α from a stand-in fit)."""
+    root = tmp_path_factory.mktemp("text")
+    pl.DataFrame({"text": random_documents(), "id": [f"d{i}" for i in range(40)]}).write_parquet(
+        root / "docs.parquet")
+    write_params(root, local_params("docs.parquet"))
+    (root / "data" / "metrics").mkdir(parents=True)
+    (root / "data" / "metrics" / "capacity.json").write_text('{"alpha_bits_per_param": 2.0}')
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)
+        for stage in ("text_corpus", "text_reference", "text_train", "text_score", "text_report"):
+            run(stage)
+    return root
+
+
+def test_members_and_nonmembers_are_disjoint_on_disk(project):
+    members = read_tokens(project / layout.MEMBERS)
+    nonmembers = read_tokens(project / layout.NONMEMBERS)
+    assert members.shape[1] == nonmembers.shape[1] == TINY_PARAMS["text"]["corpus"]["seq_len"]
+    assert len(nonmembers) == TINY_PARAMS["text"]["corpus"]["max_holdout"]
+    as_rows = {row.tobytes() for row in members}
+    assert len(as_rows) == len(members)  # no duplicate sequence in the pool
+    assert not as_rows & {row.tobytes() for row in nonmembers}
+    metrics = json.loads((project / layout.CORPUS_METRICS).read_text())
+    assert metrics["dedup"]["members"] == len(members)
+    assert metrics["dedup"]["documents_in"] == 40
+    assert metrics["source"] == "local"
+
+
+def test_oracle_is_the_candidate_with_the_lowest_heldout_loss(project):
+    selection = json.loads((project / layout.REFERENCE_SELECTION).read_text())
+    losses = {c["run_id"]: c["heldout_bits_per_token"] for c in selection["candidates"]}
+    assert len(losses) == 2
+    assert selection["oracle"] == min(losses, key=losses.get)
+
+
+def test_select_oracle_known_answer():
+    assert select_oracle({"oracle-a": 3.0, "oracle-b": 2.0, "oracle-c": 2.5}) == "oracle-b"
+    assert select_oracle({"first": 1.0, "second": 1.0}) == "first"
+
+
+def test_scores_follow_the_definitions(project):
+    totals = pl.read_parquet(project / layout.TOTALS)
+    assert totals.height == 2 and set(totals["n_sequences"]) == {8, 32}
+    for row in totals.iter_rows(named=True):
+        scores = pl.read_parquet(layout.run_scores(row["run_id"], project))
+        assert scores.height == row["n_sequences"]
+        expected = np.maximum(0.0, scores["reference_bits"] - scores["nll_bits"])
+        assert np.allclose(scores["mem_bits"], expected)
+        best = np.minimum(scores["oracle_bits"], scores["same_size_bits"])
+        assert np.allclose(scores["reference_bits"], best)
+        assert row["memorized_bits"] == pytest.approx(float(scores["mem_bits"].sum()))
+        assert 0.0 <= row["f1"] <= 1.0 and row["greedy_agreement"] == pytest.approx(1.0)
+
+
+def test_report_names_the_corpus_and_compares_with_the_paper(project):
+    report = (project / layout.REPORT).read_text()
+    assert "local corpus files: docs.parquet" in report
+    for heading in ("Table 2", "F1 ≈ 0.5", "Extraction", "double descent", "Rarity"):
+        assert heading in report
+    metrics = json.loads((project / layout.TEXT_METRICS).read_text())
+    assert metrics["alpha_bits_per_param_used"] == 2.0
+    for name in ("memorization_vs_n/L1-D8.csv", "double_descent/L1-D8.csv",
+                 "extraction/L1-D8-k4.csv", "membership_f1.csv", "membership_law.csv"):
+        assert (project / layout.PLOTS / name).is_file(), name
+
+
+def test_adding_a_dataset_size_trains_only_the_new_model(project, monkeypatch):
+    before = (project / layout.MODELS / "L1-D8-N8-S0" / "model.safetensors").stat().st_mtime_ns
+    write_params(project, local_params("docs.parquet", dataset_sizes=[8, 16, 32]))
+    monkeypatch.chdir(project)
+    try:
+        run("text_train")
+    finally:
+        write_params(project, local_params("docs.parquet"))
+    after = (project / layout.MODELS / "L1-D8-N8-S0" / "model.safetensors").stat().st_mtime_ns
+    assert after == before
+    assert (project / layout.MODELS / "L1-D8-N16-S0" / "model.safetensors").is_file()
+
+
+def test_dataset_size_beyond_the_pool_is_a_clear_error(project, monkeypatch, capsys):
+    write_params(project, local_params("docs.parquet", dataset_sizes=[8, 10**6]))
+    monkeypatch.chdir(project)
+    try:
+        with pytest.raises(SystemExit) as exit_:
+            run("text_reference")
+    finally:
+        write_params(project, local_params("docs.parquet"))
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "text.dataset_sizes [1000000] exceed the member pool" in err
+
+
+def corpus_stage(tmp_path: Path, monkeypatch, params: dict) -> int:
+    write_params(tmp_path, params)
+    monkeypatch.chdir(tmp_path)
+    try:
+        run("text_corpus")
+    except SystemExit as exit_:
+        return int(exit_.code)
+    return 0
+
+
+def test_local_corpus_without_text_column_fails_naming_the_file(tmp_path, monkeypatch, capsys):
+    pl.DataFrame({"content": ["some words here"] * 3}).write_parquet(tmp_path / "bad.parquet")
+    assert corpus_stage(tmp_path, monkeypatch, local_params("bad.parquet")) == 2
+    err = capsys.readouterr().err
+    assert "bad.parquet" in err and "missing required column 'text'" in err
+    assert not (tmp_path / layout.MEMBERS).exists()
+
+
+def test_corpus_that_dedups_to_zero_sequences_fails_clearly(tmp_path, monkeypatch, capsys):
+    pl.DataFrame({"text": ["short and repeated."] * 5}).write_parquet(tmp_path / "dup.parquet")
+    assert corpus_stage(tmp_path, monkeypatch, local_params("dup.parquet")) == 2
+    err = capsys.readouterr().err
+    assert "no 16-token sequence left" in err and "(of 5 in)" in err
+
+
+def test_empty_and_undecodable_documents_are_counted_skips(tmp_path, monkeypatch):
+    lines = [json.dumps({"text": t}).encode() for t in random_documents(12, 200)]
+    lines += [json.dumps({"text": "   "}).encode(), b'{"text": "caf\xe9 latin-1"}']
+    (tmp_path / "docs.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    assert corpus_stage(tmp_path, monkeypatch, local_params("docs.jsonl")) == 0
+    load = json.loads((tmp_path / layout.CORPUS_METRICS).read_text())["load"]
+    assert (load["skipped_empty"], load["skipped_undecodable"], load["documents"]) == (1, 1, 12)
+
+
+@pytest.mark.skipif(not FINEWEB_HEAD.is_file(),
+                    reason=f"shared FineWeb sample not found at {FINEWEB_HEAD}")
+def test_shared_fineweb_sample_runs_through_the_corpus_stage(tmp_path, monkeypatch):
+    assert corpus_stage(tmp_path, monkeypatch, local_params(str(FINEWEB_HEAD))) == 0
+    metrics = json.loads((tmp_path / layout.CORPUS_METRICS).read_text())
+    assert metrics["load"]["documents"] == 300
+    assert metrics["dedup"]["members"] > 1000
+    assert "fineweb-head-300.parquet" in metrics["corpus_name"]
