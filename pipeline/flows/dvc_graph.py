@@ -22,35 +22,37 @@ class DvcProject:
     def __init__(self, repo: Repo):
         self.repo = repo
         self._lock = threading.Lock()
+        # DVC addresses a stage relative to the working directory; ours may be elsewhere.
+        self._dvcfile = str(Path(repo.root_dir) / "dvc.yaml")
 
     def stage_graph(self) -> dict[str, list[str]]:
         """Each stage of ``dvc.yaml`` with the stages it depends on (from DVC's own graph)."""
         with self._lock:
             graph = self.repo.index.graph
-            return {stage.addressing: sorted(up.addressing for up in graph.successors(stage))
+            return {stage.name: sorted(up.name for up in graph.successors(stage))
                     for stage in graph.nodes}
 
     def is_stale(self, stage: str) -> bool:
         """What `dvc status <stage>` says: changed deps, params, outs or command."""
         with self._lock:
-            return bool(self.repo.status(targets=[stage]))
+            return bool(self.repo.status(targets=[self._target(stage)]))
 
     def remove_outputs(self, stage: str) -> None:
         """Remove the stage's non-persistent outputs before it runs, as `dvc repro` does, so a
         shrunken grid leaves no stale file behind."""
         with self._lock:
-            self._stage(stage).remove_outs(ignore_remove=False, force=False)
+            (dvc_stage,) = self.repo.stage.collect(self._target(stage))
+            dvc_stage.remove_outs(ignore_remove=False, force=False)
 
     def commit(self, stage: str) -> None:
         """Record the stage's deps, params and outs in dvc.lock, as `dvc repro` would."""
         with self._lock:
-            self.repo.commit(stage, force=True)
+            self.repo.commit(self._target(stage), force=True)
             # Cached stage and index objects describe dvc.lock as it was; drop them.
             self.repo._reset()
 
-    def _stage(self, name: str):
-        (stage,) = self.repo.stage.collect(name)
-        return stage
+    def _target(self, stage: str) -> str:
+        return f"{self._dvcfile}:{stage}"
 
 
 @contextmanager

@@ -15,6 +15,7 @@ except for configuration and input errors, which no retry can fix.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import importlib
 import os
@@ -22,8 +23,10 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
-# Our own loggers' records appear in the Prefect UI next to Prefect's.
+# Our own loggers' records appear in the Prefect UI next to Prefect's; no telemetry (this
+# runs offline, where every attempt would log an error).
 os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "pipeline,stages")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 import torch  # noqa: E402
 from prefect import flow, get_run_logger, task  # noqa: E402
@@ -136,7 +139,10 @@ def memorization_pipeline(project_root: str = ".", executor: str | None = None,
     log = get_run_logger()
     log.info("project %s; jobs run on %s", root, runtime.executor
              + (f" at {runtime.dask_address}" if runtime.dask_address else ""))
-    with locked_project(root) as project, task_runner(runtime) as runner:
+    # DVC resolves stage addresses against the working directory; jobs carry absolute paths
+    # and never depend on it.
+    with contextlib.chdir(root), locked_project(root) as project, \
+            task_runner(runtime) as runner:
         futures = run_graph(project.stage_graph(), StageRunner(project, runner, root))
     fates, errors = {}, []
     for stage, future in futures.items():

@@ -1,5 +1,6 @@
-"""End to end on tiny params, in a temporary copy of the project: the real ``dvc repro`` and
-a real Prefect flow run, and their agreement on what is up to date."""
+"""End to end on tiny params, in temporary copies of the project: the real ``dvc repro`` and
+real Prefect flow runs (local process pool and a Dask ``LocalCluster``), and their agreement
+on results and on what is up to date."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +18,8 @@ import yaml
 from tests.conftest import TINY_PARAMS, copy_project
 
 BIN = str(Path(sys.executable).parent)
+METRICS = ("data/metrics/capacity.json", "data/metrics/corpus.json", "data/metrics/text.json")
+MODEL_DIRS = ("data/models", "data/text/models", "data/text/reference/models")
 
 
 def dvc(project: Path, *args: str) -> subprocess.CompletedProcess:
@@ -31,6 +36,31 @@ def assert_up_to_date(project: Path) -> None:
 
 def model_stamp(project: Path, run_id: str) -> float:
     return (project / "data" / "models" / run_id / "model.safetensors").stat().st_mtime_ns
+
+
+def weights(project: Path) -> dict[str, bytes]:
+    """Every trained model's safetensors bytes, by path relative to the project."""
+    return {str(path.relative_to(project)): path.read_bytes()
+            for folder in MODEL_DIRS for path in (project / folder).glob("*/model.safetensors")}
+
+
+def results(metrics_file: Path) -> dict:
+    """A metrics file without its wall-clock timings."""
+    metrics = json.loads(metrics_file.read_text())
+    metrics.pop("seconds", None)
+    return metrics
+
+
+def set_params(project: Path, edit) -> None:
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    edit(params)
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def run_flow(project: Path, **options) -> dict[str, str]:
+    from pipeline.flows.pipeline import memorization_pipeline
+
+    return memorization_pipeline(project_root=str(project), **options)
 
 
 @pytest.fixture(scope="module")
@@ -64,29 +94,36 @@ def test_dvc_repro_builds_everything_then_does_nothing(project):
     assert_up_to_date(project)
 
 
-def test_flow_skips_every_stage_after_dvc_repro(project, prefect_api, monkeypatch):
-    from pipeline.flows import capacity_pipeline
+def test_flow_on_a_dask_cluster_gives_what_dvc_repro_gives(project, prefect_api,
+                                                            tmp_path_factory):
+    twin = copy_project(tmp_path_factory.mktemp("dask"), TINY_PARAMS)
+    fates = run_flow(twin, executor="dask")  # a LocalCluster of runtime.workers processes
+    assert set(fates.values()) == {"ran"}, fates
+    ours, theirs = weights(twin), weights(project)
+    assert len(ours) == 2 + 2 + 2  # capacity grid, text grid, oracle + same-size reference
+    assert ours.keys() == theirs.keys()
+    assert all(ours[k] == theirs[k] for k in ours), "weights differ from dvc repro's"
+    for path in METRICS:
+        assert results(twin / path) == results(project / path), path
+    assert_up_to_date(twin)
 
-    monkeypatch.chdir(project)
-    fates = capacity_pipeline(project_root=str(project))
+
+def test_flow_skips_every_stage_after_dvc_repro(project, prefect_api):
+    fates = run_flow(project)
     assert set(fates.values()) == {"skipped"}, fates
 
 
-def test_flow_trains_only_new_models_and_leaves_dvc_up_to_date(project, prefect_api,
-                                                               monkeypatch):
-    from pipeline.flows import capacity_pipeline
-
+def test_flow_trains_only_new_models_and_leaves_dvc_up_to_date(project, prefect_api):
     before = model_stamp(project, "L1-D8-N16-S0")
-    params = yaml.safe_load((project / "params.yaml").read_text())
-    params["synthetic"]["seeds"] = [0, 1]
-    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-
-    monkeypatch.chdir(project)
-    fates = capacity_pipeline(project_root=str(project))
-    # The text stages do not read the synthetic groups; only the text report reads α.
+    set_params(project, lambda p: p["capacity"]["data"].update(seeds=[0, 1]))
+    fates = run_flow(project)
+    # The text stages do not read the capacity group; only the text report reads α.
     assert fates == {
-        **dict.fromkeys(["synthetic_data", "train", "score", "fit", "report"], "ran"),
-        **dict.fromkeys(["corpus", "text_reference", "text_train", "text_score"], "skipped"),
+        "validate_params": "ran",
+        **dict.fromkeys(["capacity_data", "capacity_train", "capacity_score", "capacity_fit",
+                         "capacity_report"], "ran"),
+        **dict.fromkeys(["text_corpus", "text_reference", "text_train", "text_score"],
+                        "skipped"),
         "text_report": "ran",
     }
     assert model_stamp(project, "L1-D8-N16-S0") == before  # seed 0 was not retrained
@@ -95,12 +132,53 @@ def test_flow_trains_only_new_models_and_leaves_dvc_up_to_date(project, prefect_
     assert "up to date" in dvc(project, "repro").stdout
 
 
+def test_shrinking_the_grid_leaves_no_stale_output(project, prefect_api):
+    set_params(project, lambda p: p["capacity"]["data"].update(seeds=[0]))
+    run_flow(project)
+    scored = sorted(p.name for p in (project / "data/scores/runs").iterdir())
+    assert scored == ["L1-D8-N16-S0.parquet", "L1-D8-N4-S0.parquet"]
+    assert sorted(p.name for p in (project / "data/synthetic").iterdir()) == [
+        "N16-S0.parquet", "N4-S0.parquet"]
+    assert json.loads((project / "data/metrics/capacity.json").read_text())["runs"] == 2
+    assert_up_to_date(project)
+
+
+def test_dvc_repro_during_a_flow_run_fails_fast(tmp_path, prefect_api):
+    params = json.loads(json.dumps(TINY_PARAMS))
+    params["capacity"]["train"]["steps"] = 4000  # keeps the flow busy for a while
+    project = copy_project(tmp_path / "busy", params)
+    outcome: dict = {}
+    flow = threading.Thread(target=lambda: outcome.update(fates=run_flow(project)))
+    flow.start()
+    deadline = time.monotonic() + 120
+    while not (project / "data/synthetic").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)  # the flow holds DVC's lock from its start; wait until it writes
+    started = time.monotonic()
+    result = dvc(project, "repro")
+    waited = time.monotonic() - started
+    flow.join(timeout=600)
+    assert result.returncode != 0
+    assert "Unable to acquire lock" in result.stderr
+    assert waited < 30
+    assert set(outcome["fates"].values()) == {"ran"}
+    assert_up_to_date(project)
+
+
+def test_unknown_top_level_key_fails_dvc_repro_naming_it(tmp_path):
+    params = {**json.loads(json.dumps(TINY_PARAMS)), "foo": 1}
+    project = copy_project(tmp_path / "foo", params)
+    result = dvc(project, "repro")
+    assert result.returncode != 0
+    assert "foo" in result.stderr and "Extra inputs are not permitted" in result.stderr
+    assert not (project / "data" / "synthetic").exists()
+
+
 def test_invalid_params_fail_before_any_work(tmp_path):
     params = json.loads(json.dumps(TINY_PARAMS))
-    params["models"]["configs"][0]["n_head"] = 3
+    params["capacity"]["models"][0]["n_head"] = 3
     project = copy_project(tmp_path / "bad", params)
     result = dvc(project, "repro")
     assert result.returncode != 0
-    assert "models.configs.0" in result.stderr + result.stdout
+    assert "capacity.models.0" in result.stderr + result.stdout
     assert "not divisible" in result.stderr + result.stdout
-    assert not (project / "data").exists()
+    assert not (project / "data" / "synthetic").exists()

@@ -4,6 +4,9 @@ Morris et al. (2025) score a loss-threshold attack (members: training sequences,
 non-members: held-out sequences) by F1 and fit ``F1 = 1/2 (1 + c1 sigma(c2 (x + c3)))``.
 The printed x (capacity / dataset size) does not reproduce their Table 2; the working form
 ``x = 1000 |D| / params`` (|D| in sequences) does, so that is what :func:`membership_x` uses.
+
+The attack's evaluation scores (F1, precision, recall, accuracy, confusion counts, ROC AUC)
+come from :mod:`sklearn.metrics`; only the calibration threshold search is written here.
 """
 
 from __future__ import annotations
@@ -17,8 +20,13 @@ from typing import Any, NamedTuple
 import numpy as np
 import polars as pl
 from scipy.special import expit
-from scipy.stats import rankdata
 from scipy.stats import t as student_t
+from sklearn.metrics import (
+    accuracy_score,
+    confusion_matrix,
+    precision_recall_fscore_support,
+    roc_auc_score,
+)
 from statsmodels.base.model import GenericLikelihoodModel
 from statsmodels.tools.sm_exceptions import ConvergenceWarning, HessianInversionWarning
 
@@ -89,6 +97,9 @@ def best_f1_threshold(
     only placed between distinct values, and the threshold sits midway between them. At most
     ``max_member_fraction`` of the pool may be flagged (``None``: no cap); ties in F1 go to
     the cut that flags fewer.
+
+    Not ``sklearn.metrics.precision_recall_curve``: it yields the same cuts, but F1 rebuilt
+    from its float precision and recall can split exact ties, moving the chosen threshold.
     """
     members = np.asarray(member_losses, dtype=np.float64).ravel()
     nonmembers = np.asarray(nonmember_losses, dtype=np.float64).ravel()
@@ -120,33 +131,29 @@ def best_f1_threshold(
     return threshold, float(f1[best])
 
 
-def _auc_member_lower(members: np.ndarray, nonmembers: np.ndarray) -> float:
-    """P(member loss < non-member loss), ties counted half (Mann-Whitney U / (n1 n2))."""
-    ranks = rankdata(np.concatenate([members, nonmembers]))
-    rank_sum_non = ranks[members.size :].sum()
-    u_non = rank_sum_non - nonmembers.size * (nonmembers.size + 1) / 2.0
-    return float(u_non / (members.size * nonmembers.size))
-
-
-def _classification_metrics(
+def _evaluation_metrics(
     members: np.ndarray, nonmembers: np.ndarray, threshold: float
 ) -> dict[str, float]:
-    tp = int(np.count_nonzero(members < threshold))
-    fp = int(np.count_nonzero(nonmembers < threshold))
-    fn = members.size - tp
-    tn = nonmembers.size - fp
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0
+    """Scores of "member if loss < threshold" on the evaluation half, plus the ROC AUC."""
+    y_true = np.concatenate([np.ones(members.size, int), np.zeros(nonmembers.size, int)])
+    losses = np.concatenate([members, nonmembers])
+    y_pred = (losses < threshold).astype(int)
+    tn, fp, fn, tp = confusion_matrix(y_true, y_pred, labels=[0, 1]).ravel()
+    # zero_division=0: an attack that flags nobody has precision 0, without a warning.
+    precision, recall, f1, _ = precision_recall_fscore_support(
+        y_true, y_pred, average="binary", zero_division=0.0
+    )
     return {
-        "f1": f1,
-        "precision": precision,
-        "recall": recall,
-        "accuracy": (tp + tn) / (members.size + nonmembers.size),
-        "tp": tp,
-        "fp": fp,
-        "fn": fn,
-        "tn": tn,
+        "f1": float(f1),
+        "precision": float(precision),
+        "recall": float(recall),
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "tp": int(tp),
+        "fp": int(fp),
+        "fn": int(fn),
+        "tn": int(tn),
+        # Lower loss means member, so the score is the negated loss.
+        "auc": float(roc_auc_score(y_true, -losses)),
     }
 
 
@@ -172,7 +179,8 @@ def loss_threshold_attack(
       ``None`` removes the cap.
 
     Losses may be in any unit (nats, bits, per token or per sequence) as long as both sides
-    use the same one. ``auc`` is threshold-free: P(member loss < non-member loss).
+    use the same one. ``auc`` is threshold-free: the ROC AUC of the negated loss, i.e.
+    P(member loss < non-member loss) with ties counted half.
     """
     members = np.asarray(member_losses, dtype=np.float64).ravel()
     nonmembers = np.asarray(nonmember_losses, dtype=np.float64).ravel()
@@ -186,10 +194,8 @@ def loss_threshold_attack(
     )
     eval_members = members[split.member_evaluation]
     eval_nonmembers = nonmembers[split.nonmember_evaluation]
-    metrics = _classification_metrics(eval_members, eval_nonmembers, threshold)
     return {
-        **metrics,
-        "auc": _auc_member_lower(eval_members, eval_nonmembers),
+        **_evaluation_metrics(eval_members, eval_nonmembers, threshold),
         "threshold": threshold,
         "calibration_f1": calibration_f1,
         "n_members_total": int(members.size),

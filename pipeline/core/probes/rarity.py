@@ -7,8 +7,11 @@ Score definition (an open choice; the paper does not give one): the weight of to
 sequence d is ``tf(t, d) * idf(t)`` with ``tf`` the raw count (or ``1 + ln(count)`` when
 ``sublinear_tf``) and sklearn's smoothed ``idf(t) = ln((1 + n) / (1 + df(t))) + 1``; no
 row normalisation (L2 normalisation would cancel the overall idf level, which is the
-rarity signal). A sequence's score is the mean weight over its distinct tokens, i.e.
-``TfidfVectorizer(norm=None)`` row sum divided by the row's number of non-zeros.
+rarity signal). A sequence's score is the mean weight over its distinct tokens.
+
+scikit-learn computes the weights: ``TfidfTransformer(norm=None, smooth_idf=True)`` on the
+sparse token-id count matrix (token ids are already the terms, so no tokenizer or
+vocabulary is needed); the score is its row sum divided by the row's number of non-zeros.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 from scipy.stats import spearmanr
+from sklearn.feature_extraction.text import TfidfTransformer
 
 
 def _count_matrix(sequences: np.ndarray, vocab_size: int | None) -> sp.csr_matrix:
@@ -33,13 +37,6 @@ def _count_matrix(sequences: np.ndarray, vocab_size: int | None) -> sp.csr_matri
     return counts
 
 
-def smoothed_idf(counts: sp.csr_matrix) -> np.ndarray:
-    """sklearn's smoothed idf per token id: ``ln((1 + n) / (1 + df)) + 1``."""
-    n = counts.shape[0]
-    df = np.bincount(counts.indices, minlength=counts.shape[1])
-    return np.log((1.0 + n) / (1.0 + df)) + 1.0
-
-
 def tfidf_scores(
     sequences: np.ndarray, vocab_size: int | None = None, sublinear_tf: bool = False
 ) -> np.ndarray:
@@ -50,11 +47,9 @@ def tfidf_scores(
     if seqs.size == 0:
         return np.zeros(seqs.shape[0], dtype=np.float64)
     counts = _count_matrix(seqs, vocab_size)
-    idf = smoothed_idf(counts)
-    tf = 1.0 + np.log(counts.data) if sublinear_tf else counts.data
-    weights = tf * idf[counts.indices]
-    row_sums = np.add.reduceat(weights, counts.indptr[:-1])
-    return row_sums / np.diff(counts.indptr)
+    transformer = TfidfTransformer(norm=None, smooth_idf=True, sublinear_tf=sublinear_tf)
+    weights = transformer.fit_transform(counts)
+    return np.asarray(weights.sum(axis=1)).ravel() / counts.getnnz(axis=1)
 
 
 def top_memorized(mem_bits: np.ndarray, k: int) -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +27,6 @@ _TABLE2_CANDIDATES = [
     Path("/work/shared/reference") / _TABLE2_NAME,
 ]
 TABLE2 = next((p for p in _TABLE2_CANDIDATES if p.exists()), _TABLE2_CANDIDATES[-1])
-
-
 
 
 def test_attack_perfect_separation_gives_f1_one() -> None:
@@ -75,6 +74,45 @@ def test_split_is_balanced_disjoint_and_seeded() -> None:
     assert a.member_calibration.size == a.nonmember_calibration.size == 20
     assert a.member_evaluation.size == a.nonmember_evaluation.size == 20
     assert not set(a.member_calibration) & set(a.member_evaluation)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_attack_metrics_match_hand_computation(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    if seed % 2:  # integer losses: many ties, exercising the half-credit AUC
+        members = rng.integers(0, 6, 90).astype(float)
+        nonmembers = rng.integers(1, 7, 130).astype(float)
+    else:
+        members = rng.normal(2.0, 1.0, 90)
+        nonmembers = rng.normal(2.6, 1.0, 130)
+    result = loss_threshold_attack(members, nonmembers, seed=seed, max_member_fraction=None)
+
+    split = split_calibration_evaluation(members.size, nonmembers.size, seed=seed)
+    m, n = members[split.member_evaluation], nonmembers[split.nonmember_evaluation]
+    diff = m[:, None] - n[None, :]
+    auc = (np.sum(diff < 0) + 0.5 * np.sum(diff == 0)) / diff.size
+    tp = int(np.sum(m < result["threshold"]))
+    fp = int(np.sum(n < result["threshold"]))
+    fn, tn = m.size - tp, n.size - fp
+    assert (result["tp"], result["fp"], result["fn"], result["tn"]) == (tp, fp, fn, tn)
+    assert result["auc"] == pytest.approx(auc, abs=1e-12)
+    assert result["f1"] == pytest.approx(2 * tp / (2 * tp + fp + fn), abs=1e-12)
+    assert result["precision"] == pytest.approx(tp / (tp + fp) if tp + fp else 0.0, abs=1e-12)
+    assert result["recall"] == pytest.approx(tp / (tp + fn), abs=1e-12)
+    assert result["accuracy"] == pytest.approx((tp + tn) / (m.size + n.size), abs=1e-12)
+
+
+def test_attack_flagging_nobody_scores_zero_without_warning() -> None:
+    # Members never have the lower loss, so the best cut flags nobody (threshold = the
+    # lowest calibration loss) and nothing in the evaluation half lies below it either.
+    members = np.array([5.0, 6.0, 7.0, 8.0])
+    nonmembers = np.full(4, 4.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = loss_threshold_attack(members, nonmembers, seed=0)
+    assert result["tp"] == result["fp"] == 0
+    assert result["f1"] == result["precision"] == result["recall"] == 0.0
+    assert result["auc"] == 0.0
 
 
 def _brute_force_best_f1(members: np.ndarray, nonmembers: np.ndarray, cap: float) -> float:
