@@ -1,0 +1,72 @@
+"""The job abstraction and the local scheduler: pending jobs, unique ids, results from worker
+processes, and a stage run through its ``jobs`` and ``work`` functions."""
+
+from __future__ import annotations
+
+import os
+import types
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline.core.config import TrackParams
+from pipeline.core.jobs import pending, run_jobs
+from pipeline.core.stage import run_stage
+
+
+@dataclass(frozen=True)
+class TouchJob:
+    """Writes a file; done when the file exists."""
+
+    path: Path
+
+    @property
+    def id(self) -> str:
+        return self.path.name
+
+    @property
+    def fingerprint(self) -> str:
+        return self.path.name
+
+    @property
+    def size(self) -> int:
+        return 1
+
+    def is_done(self) -> bool:
+        return self.path.is_file()
+
+    def run(self, on_progress=None) -> int:
+        self.path.write_text(str(os.getpid()))
+        if on_progress:
+            on_progress(1)
+        return os.getpid()
+
+
+def test_pending_skips_done_jobs_and_rejects_duplicate_ids(tmp_path):
+    done, todo = TouchJob(tmp_path / "done"), TouchJob(tmp_path / "todo")
+    done.run()
+    assert pending([done, todo]) == [todo]
+    with pytest.raises(ValueError, match="duplicate job ids"):
+        pending([todo, todo])
+
+
+def test_run_jobs_uses_worker_processes(tmp_path):
+    jobs = [TouchJob(tmp_path / f"job{i}") for i in range(4)]
+    pids = run_jobs(jobs, workers=2, threads_per_worker=1)
+    assert sorted(pids) == sorted(int(job.path.read_text()) for job in jobs)
+    assert os.getpid() not in pids and all(job.is_done() for job in jobs)
+
+
+def test_a_stage_runs_its_pending_jobs_then_its_work(tmp_path):
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"runtime": {"workers": 1}}))
+    calls = []
+    stage = types.ModuleType("stages.fake")
+    stage.PARAMS = TrackParams
+    stage.jobs = lambda params, root: [TouchJob(root / "a"), TouchJob(root / "b")]
+    stage.work = lambda params, root: calls.append(sorted(p.name for p in root.iterdir()))
+    (tmp_path / "a").write_text("already done")
+    run_stage(stage, tmp_path)
+    assert calls == [["a", "b", "params.yaml"]]
+    assert (tmp_path / "a").read_text() == "already done"  # done jobs are not rerun
