@@ -9,7 +9,11 @@ included, stops the work with the key named. A track's stages read only their ow
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Annotated, Literal, get_args, get_origin
+
+from pydantic import BaseModel
 
 from pipeline.capacity.config import CapacityConfig
 from pipeline.core.config import RuntimeConfig, Section, load, validate
@@ -22,8 +26,11 @@ class Params(Section):
     """The whole ``params.yaml``."""
 
     runtime: RuntimeConfig = RuntimeConfig()
+    """How and where the work runs; never changes a result or a fingerprint."""
     capacity: CapacityConfig
+    """The capacity track (Morris et al. 2025, uniform random tokens)."""
     text: TextConfig
+    """The text track (Morris et al. 2025, real text)."""
 
 
 def parse_params(raw: object, source: str = PARAMS_FILE) -> Params:
@@ -34,3 +41,58 @@ def parse_params(raw: object, source: str = PARAMS_FILE) -> Params:
 def load_params(path: str | Path = PARAMS_FILE) -> Params:
     """Read and validate ``params.yaml``."""
     return load(Params, path)
+
+
+def reference(schema: type[BaseModel] = Params, prefix: str = "") -> list[str]:
+    """One Markdown table row per parameter: its key, type, default and description."""
+    rows = []
+    for name, field in schema.model_fields.items():
+        key = f"{prefix}{name}"
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            rows.append(f"| **`{key}`** | group | | {field.description or ''} |")
+            rows += reference(annotation, f"{key}.")
+            continue
+        default = "required" if field.is_required() else f"`{json.dumps(field.default)}`"
+        description = " ".join((field.description or "").split())
+        cells = [f"`{key}`", type_name(annotation), default, description]
+        rows.append("| " + " | ".join(cell.replace("|", r"\|") for cell in cells) + " |")
+    return rows
+
+
+def type_name(annotation) -> str:
+    """A parameter's type in words: ``list of int``, ``int or null``, `` `skip` or `bos` ``."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Literal:
+        return " or ".join(f"`{value}`" for value in args)
+    if origin is Annotated:
+        return type_name(args[0])
+    if origin is list:
+        return f"list of {type_name(args[0])}"
+    if args:  # a union
+        return " or ".join(type_name(arg) for arg in args)
+    if annotation is type(None):
+        return "null"
+    names = {"ModelConfig": "shape"}
+    return names.get(annotation.__name__, annotation.__name__)
+
+
+def reference_page() -> str:
+    return "\n".join([
+        "# Parameters",
+        "",
+        "Every key of `params.yaml`, made from the typed schemas' field descriptions by",
+        "`python -m pipeline.params > docs/params.md` (a test checks it is current). `runtime`",
+        "never changes a result; each track reads its own group and `runtime`. Shapes",
+        "(`capacity.models`, `text.configs`, `text.oracle_configs`) are lists of",
+        "`{n_layer, d_model, n_head}`.",
+        "",
+        "| key | type | default | what it is |",
+        "|---|---|---|---|",
+        *reference(),
+        "",
+    ])
+
+
+if __name__ == "__main__":
+    print(reference_page(), end="")

@@ -4,8 +4,9 @@
                                          # and its text track (FineWeb, GPT-2 tokenizer, 8 layers)
     git checkout params.yaml             # back to the laptop default
 
-The merge keeps every other key and the file's comments, and the result is validated before
-it is written, so ``dvc params diff`` shows exactly what the switch changed.
+The merge keeps every other key and its comment, drops the comments beside the values it
+replaces (they described the old values), and validates the result before writing it, so
+``dvc params diff`` shows exactly what the switch changed.
 """
 
 from __future__ import annotations
@@ -90,12 +91,17 @@ PRESETS: dict[str, dict] = {
 
 
 def merge(base: dict, overrides: dict) -> dict:
-    """Deep-merge ``overrides`` into ``base`` in place (lists are replaced, not merged)."""
+    """Deep-merge ``overrides`` into ``base`` in place (lists are replaced, not merged). The
+    comment beside a replaced value is dropped with it: it explained the old value, and the
+    meaning of every key is in docs/params.md."""
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(base.get(key), dict):
             merge(base[key], value)
-        else:
-            base[key] = copy.deepcopy(value)
+            continue
+        base[key] = copy.deepcopy(value)
+        comments = getattr(base, "ca", None)
+        if comments is not None:
+            comments.items.pop(key, None)
     return base
 
 

@@ -39,10 +39,10 @@ def work(params: CapacityParams, root: Path) -> None:
         root / layout.CAPACITY_METRICS)
     alpha = metrics["alpha_bits_per_param"]
     figures = root / layout.FIGURES
-    plot_data(by_size, capacity, alpha, root / layout.PLOTS)
+    curves = {run.run_id: read_curve(run.run_id, root) for run in capacity_runs(config)}
+    plot_data(by_size, capacity, alpha, curves, root / layout.PLOTS)
     memorization_figure(by_size, capacity, figures / "memorization_vs_n.png")
     capacity_figure(capacity, alpha, figures / "capacity_vs_params.png")
-    curves = {run.run_id: read_curve(run.run_id, root) for run in capacity_runs(config)}
     curves_figure(curves, figures / "training_curves.png")
     write_text(markdown_report(config, metrics, capacity, totals),
                root / layout.REPORT / "capacity.md")

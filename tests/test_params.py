@@ -8,18 +8,18 @@ import yaml
 
 from pipeline.core.errors import ConfigError
 from pipeline.params import load_params, parse_params
-from tests.conftest import ROOT
+from tests.conftest import DEFAULT_PARAMS, ROOT
 
 
 def test_shipped_params_are_valid():
-    load_params(ROOT / "params.yaml")
+    load_params(DEFAULT_PARAMS)
 
 
 def test_paper_preset_is_one_command_away(tmp_path):
     from pipeline.presets import main as apply_preset
 
     path = tmp_path / "params.yaml"
-    path.write_text((ROOT / "params.yaml").read_text())
+    path.write_text((DEFAULT_PARAMS).read_text())
     apply_preset(["paper", "--params", str(path)])
     assert "# Parameters: one group per track" in path.read_text()  # comments survive
     params = load_params(path)
@@ -107,3 +107,51 @@ def test_a_tracks_stages_read_only_its_own_group(tiny_params):
     assert validate(CapacityParams, tiny_params, "params.yaml").capacity.data.seq_len == 8
     with pytest.raises(ConfigError, match="text.configs.0"):
         validate(TextParams, tiny_params, "params.yaml")
+
+
+def test_a_user_editing_params_keeps_the_fast_tests_green(tmp_path):
+    """Edit params.yaml as the README suggests (another lr, one shape fewer, a local corpus),
+    then run the fast unit tests in that copy: none of them reads the working params.yaml."""
+    import shutil
+    import subprocess
+    import sys
+
+    copy = tmp_path / "edited"
+    shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(
+        ".venv", ".git", "data", "dvc_plots", "__pycache__", ".pytest_cache", ".ruff_cache"))
+    params = yaml.safe_load((copy / "params.yaml").read_text())
+    params["capacity"]["train"]["lr"] = 0.02
+    params["capacity"]["models"] = params["capacity"]["models"][:1]
+    params["text"]["corpus"].update(source="local", path="elsewhere/*.parquet")
+    (copy / "params.yaml").write_text(yaml.safe_dump(params))
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_params.py",
+         "tests/text/test_config.py", "tests/test_dvc_yaml.py", "-k", "not editing_params"],
+        cwd=copy, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:]
+
+
+def test_params_reference_page_is_current():
+    from pipeline.params import reference_page
+
+    assert (ROOT / "docs" / "params.md").read_text() == reference_page(), (
+        "regenerate it: python -m pipeline.params > docs/params.md")
+
+
+def test_every_parameter_is_described():
+    from pipeline.params import reference
+
+    undescribed = [row for row in reference() if row.endswith("|  |")]
+    assert not undescribed
+
+
+def test_a_preset_drops_the_comments_of_the_values_it_replaces(tmp_path):
+    from pipeline.presets import main as apply_preset
+
+    path = tmp_path / "params.yaml"
+    path.write_text(DEFAULT_PARAMS.read_text())
+    apply_preset(["paper", "--params", str(path)])
+    lines = path.read_text().splitlines()
+    steps = next(line for line in lines if line.strip().startswith("steps: 1000000"))
+    assert "#" not in steps
+    assert lines[0].startswith("# Parameters: one group per track")  # the rest is kept

@@ -24,10 +24,15 @@ class DataConfig(Section):
     """Uniform i.i.d. token datasets, one per (N, seed)."""
 
     vocab_size: Annotated[int, Field(ge=2)]
+    """V: tokens are drawn uniformly from range(V)."""
     seq_len: Annotated[int, Field(ge=2)]
+    """S: tokens per sequence."""
     dataset_sizes: Annotated[list[PositiveInt], Field(min_length=1)]
+    """N: training sequences of each dataset; the grid should straddle every shape's capacity."""
     seeds: Annotated[list[Seed], Field(min_length=1)]
+    """Each seed changes both the data and the initialization, as in the paper."""
     token_dtype: Literal["uint8", "uint16", "int32"] = "uint16"
+    """Integer type of the token Parquet files; must hold V (and the BOS id)."""
 
     @model_validator(mode="after")
     def _check(self) -> DataConfig:
@@ -42,23 +47,31 @@ class ScoreConfig(Section):
     ``bos`` prepends a BOS token (id V) in training and scoring, so all S tokens count."""
 
     first_token: Literal["skip", "bos"] = "skip"
+    """skip: score tokens 2..S (S-1 tokens); bos: prepend a BOS id V and score all S."""
     batch_size: PositiveInt = 512
+    """Sequences per scoring forward pass."""
 
 
 class FitConfig(Section):
     """Capacity fit: α = capacity / parameters by OLS through the origin."""
 
     confidence: Annotated[float, Field(gt=0, lt=1)] = 0.95
+    """Confidence level of α's interval."""
 
 
 class CapacityConfig(Section):
     """The whole ``capacity`` group."""
 
     data: DataConfig
+    """The uniform-token datasets (stage capacity_data)."""
     models: Annotated[list[ModelConfig], Field(min_length=1)]
+    """GPT-2 shapes of the grid; each is trained on every dataset."""
     train: TrainConfig
+    """Training of every run (stage capacity_train)."""
     score: ScoreConfig = ScoreConfig()
+    """Scoring (stage capacity_score)."""
     fit: FitConfig = FitConfig()
+    """The α fit (stage capacity_fit)."""
 
     @model_validator(mode="after")
     def _check(self) -> CapacityConfig:

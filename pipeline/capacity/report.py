@@ -23,14 +23,24 @@ from pipeline.capacity.fit import (  # noqa: E402
 from pipeline.core.io import atomic_path, write_csv  # noqa: E402
 
 
-def plot_data(by_size: pl.DataFrame, capacity: pl.DataFrame, alpha: float, plots_dir: Path) -> None:
-    """CSV files that ``dvc plots`` draws: one memorization-vs-N file per configuration (one
-    line each), and capacity against parameters with the fitted line and the paper's points."""
-    for config, rows in by_size.group_by("config"):
-        write_csv(
-            rows.select("n_sequences", "mem_bits_mean", "mem_bits_std", "dataset_bits"),
-            plots_dir / "memorization_vs_n" / f"{config[0]}.csv",
-        )
+def plot_data(by_size: pl.DataFrame, capacity: pl.DataFrame, alpha: float,
+              curves: dict[str, pl.DataFrame], plots_dir: Path) -> None:
+    """CSV files that ``dvc plots`` draws (dvc.yaml's top-level ``plots``). Per-N and
+    per-step data are long tables with a ``series`` column, one line per series (template
+    ``.dvc/plots/series.json``); capacity against parameters has the fitted line and α_paper."""
+    write_csv(
+        by_size.sort("params", "config", "n_sequences").select(
+            pl.col("config").alias("series"), "n_sequences", "mem_bits_mean", "mem_bits_std",
+            "dataset_bits"),
+        plots_dir / "memorization_vs_n.csv",
+    )
+    write_csv(
+        pl.concat([curve.select("step", "loss", "memorized_bits")
+                   .with_columns(pl.lit(run_id).alias("series"))
+                   for run_id, curve in sorted(curves.items())]).select(
+            "series", "step", "loss", "memorized_bits"),
+        plots_dir / "training_curves.csv",
+    )
     write_csv(
         capacity.select(
             "config", "params", "capacity_bits",

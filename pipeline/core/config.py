@@ -24,17 +24,23 @@ Seed = Annotated[int, Field(ge=0)]
 
 
 class Section(BaseModel):
-    """Base for every params group: strict types, no unknown keys, immutable."""
+    """Base for every params group: strict types, no unknown keys, immutable. A field's
+    docstring is its description (the reference in docs/params.md is made from them)."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True,
+                              use_attribute_docstrings=True)
 
 
 class ModelConfig(Section):
     """One GPT-2 shape. Heads are not stated in the paper; they change no parameter count."""
 
     n_layer: PositiveInt
+    """Transformer blocks."""
     d_model: PositiveInt
+    """Width of the residual stream (embedding size)."""
     n_head: PositiveInt
+    """Attention heads; must divide d_model. The papers do not state them; they change no
+    parameter count."""
 
     @model_validator(mode="after")
     def _heads_divide_width(self) -> ModelConfig:
@@ -54,42 +60,66 @@ class ConvergenceConfig(Section):
     last ``window`` of training, or when it memorized ``full_fraction`` of H(X)."""
 
     window: Annotated[float, Field(gt=0, lt=1)] = 0.2
+    """Share of the last steps over which memorization must have stopped rising."""
     tolerance: PositiveFloat = 0.02
+    """Relative rise of memorization over the window below which a run has converged."""
     full_fraction: Annotated[float, Field(gt=0, le=1)] = 0.99
+    """A run that memorized this share of its dataset's bits has converged (and may stop
+    early)."""
 
 
 class TrainConfig(Section):
     """Optimizer, schedule and evaluation: everything about training that shapes the weights."""
 
     steps: PositiveInt
+    """Optimizer steps (the most a run takes; early stopping may end it sooner)."""
     batch_size: PositiveInt
+    """Sequences per optimizer step."""
     lr: PositiveFloat
+    """Peak learning rate of AdamW."""
     min_lr_ratio: Fraction = 0.1
+    """The cosine schedule decays to this fraction of lr at the last step."""
     warmup_fraction: Annotated[float, Field(ge=0, lt=1)] = 0.05
+    """Share of the steps spent warming the learning rate up linearly."""
     weight_decay: Annotated[float, Field(ge=0)] = 0.0
+    """AdamW weight decay (matrices only; biases and norms are not decayed)."""
     beta1: Annotated[float, Field(ge=0, lt=1)] = 0.9
+    """AdamW beta1."""
     beta2: Annotated[float, Field(ge=0, lt=1)] = 0.98
+    """AdamW beta2."""
     grad_clip: PositiveFloat = 1.0
+    """Gradients are clipped to this global norm."""
     early_stop: bool = True
+    """Stop a run once it memorized convergence.full_fraction of its dataset's bits."""
     eval_points: Annotated[int, Field(ge=2)] = 20
+    """Times memorization is measured along training (each scores the whole training set); the
+    training curve and the convergence judgement use them."""
     convergence: ConvergenceConfig = ConvergenceConfig()
+    """How convergence is judged."""
 
 
 class RuntimeConfig(Section):
     """How and where the work runs. Never part of a result's fingerprint."""
 
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    """auto: CUDA if available, else CPU."""
     precision: Literal["auto", "fp32", "bf16"] = "auto"
+    """auto: bf16 on CUDA, fp32 elsewhere."""
     workers: PositiveInt = 1
+    """Jobs (models) trained at once, one process each; also the Dask LocalCluster's size."""
     threads_per_worker: PositiveInt = 1
-    # Sequences per forward/backward pass; gradients accumulate to the batch, so the update
-    # is the same up to rounding. Smaller passes keep the logits in cache on a CPU (and in
-    # memory on a GPU). None: the whole batch at once.
+    """Torch threads in each worker process."""
     micro_batch_size: PositiveInt | None = None
+    """Sequences per forward/backward pass; gradients accumulate to the batch, so the update is
+    the same up to rounding. null: the whole batch at once."""
     compile: bool = False
+    """torch.compile the model for training."""
     checkpoint_every: PositiveInt = 1000
+    """Steps between full-state checkpoints (a killed run resumes from the last one)."""
     executor: Literal["local", "dask"] = "local"
+    """Where the Prefect flow runs jobs: local (a process pool) or dask."""
     dask_address: str | None = None
+    """dask only: tcp://host:port of a running scheduler; null starts a LocalCluster."""
 
 
 class TrackParams(Section):
@@ -97,7 +127,8 @@ class TrackParams(Section):
     (a subclass adds it). Other groups are ignored here: the ``validate_params`` stage checks
     the whole file, so a track's stages depend only on the track's own schema."""
 
-    model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
+    model_config = ConfigDict(extra="ignore", strict=True, frozen=True,
+                              use_attribute_docstrings=True)
 
     runtime: RuntimeConfig = RuntimeConfig()
 

@@ -20,7 +20,9 @@ def main(argv: list[str] | None = None) -> None:
                      help="tcp://host:port of a running Dask scheduler (implies dask)")
     serve = sub.add_parser("serve", help="serve a scheduled deployment (needs a Prefect API)")
     serve.add_argument("--name", default="memorization-pipeline-daily")
-    serve.add_argument("--cron", default="0 3 * * *", help="schedule (cron syntax)")
+    when = serve.add_mutually_exclusive_group()
+    when.add_argument("--cron", default="0 3 * * *", help="schedule (cron syntax)")
+    when.add_argument("--interval", type=float, help="schedule: every this many seconds")
     args = parser.parse_args(argv)
 
     from pipeline.flows.pipeline import memorization_pipeline
@@ -30,8 +32,10 @@ def main(argv: list[str] | None = None) -> None:
             project_root=str(Path.cwd()), executor=args.executor,
             dask_address=args.dask_address)))
     else:
-        memorization_pipeline.serve(name=args.name, cron=args.cron,
-                                    parameters={"project_root": str(Path.cwd())})
+        schedule = ({"interval": args.interval} if args.interval is not None
+                    else {"cron": args.cron})
+        memorization_pipeline.serve(name=args.name, parameters={"project_root": str(Path.cwd())},
+                                    **schedule)
 
 
 if __name__ == "__main__":

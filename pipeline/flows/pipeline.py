@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import importlib
+import logging
 import os
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
@@ -35,11 +36,24 @@ from prefect.task_runners import TaskRunner  # noqa: E402
 from pipeline.core.errors import PipelineError  # noqa: E402
 from pipeline.core.jobs import Job  # noqa: E402
 from pipeline.core.stage import pending_jobs, run_work, stage_params  # noqa: E402
+from pipeline.flows.artifacts import publish  # noqa: E402
 from pipeline.flows.dvc_graph import DvcProject, locked_project  # noqa: E402
 from pipeline.flows.runners import task_runner  # noqa: E402
 from pipeline.params import PARAMS_FILE, load_params  # noqa: E402
 
 FLOW_NAME = "memorization-pipeline"
+
+
+def show_pipeline_logs() -> None:
+    """The pipeline's INFO records (α, per-model summaries) go to the run's logs in the UI,
+    through the handlers Prefect gives its "extra" loggers, even when Prefect configured
+    logging before PREFECT_LOGGING_EXTRA_LOGGERS was set."""
+    for name in ("pipeline", "stages"):
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.INFO)
+        for handler in logging.getLogger("prefect.extra").handlers:
+            if handler not in logger.handlers:
+                logger.addHandler(handler)
 
 
 def retry_unless_user_error(task, task_run, state) -> bool:
@@ -57,6 +71,7 @@ def retry_unless_user_error(task, task_run, state) -> bool:
 def run_job(job: Job, threads: int) -> str:
     """Run one job wherever the task runner put it; a retry of a training job resumes from
     its last checkpoint."""
+    show_pipeline_logs()
     torch.set_num_threads(threads)
     result = job.run()
     get_run_logger().info("%s: %s", job.id, result)
@@ -90,7 +105,7 @@ class StageRunner:
         params = stage_params(module, self.root)
         jobs = pending_jobs(module, params, self.root)
         threads = params.runtime.threads_per_worker
-        futures = [self.runner.submit(run_job.with_options(task_run_name=f"{stage} {job.id}"),
+        futures = [self.runner.submit(run_job.with_options(task_run_name=f"{stage}: {job.id}"),
                                       {"job": job, "threads": threads}) for job in jobs]
         for future in futures:
             future.result()
@@ -128,6 +143,7 @@ def _after(upstream: list[Future], run_one, stage: str) -> str:
 def memorization_pipeline(project_root: str = ".", executor: str | None = None,
                           dask_address: str | None = None) -> dict[str, str]:
     """Bring every DVC stage up to date; returns each stage's fate ("ran" or "skipped")."""
+    show_pipeline_logs()
     root = Path(project_root).resolve()
     params = load_params(root / PARAMS_FILE)  # the whole file, before any work
     overrides: dict[str, Any] = {}
@@ -153,5 +169,6 @@ def memorization_pipeline(project_root: str = ".", executor: str | None = None,
             errors.append(f"{stage}: {error}")
     if errors:
         raise RuntimeError("stages failed:\n  " + "\n  ".join(errors))
+    publish(root)
     return fates
 

@@ -30,19 +30,22 @@ def _law_x(table: pl.DataFrame) -> np.ndarray:
 
 def write_plot_data(table: pl.DataFrame, fit: MembershipFit, prefixes: list[int],
                     seq_len: int, plots_dir: Path) -> None:
-    """One CSV per config for each per-N plot (one line per config in ``dvc plots``)."""
-    for config, rows in _configs(table):
-        write_csv(rows.select("n_sequences", "memorized_bits", "memorized_bits_std",
-                              "memorized_bits_oracle", "memorized_bits_same_size",
-                              "dataset_bits", "capacity_bits_predicted"),
-                  plots_dir / "memorization_vs_n" / f"{config}.csv")
-        write_csv(rows.select("capacity_ratio", "n_sequences", "test_loss_bits_per_token",
-                              "train_loss_bits_per_token"),
-                  plots_dir / "double_descent" / f"{config}.csv")
-        for k in prefixes:
-            write_csv(rows.select("n_sequences", pl.col(f"extract_train_k{k}").alias("train"),
-                                  pl.col(f"extract_test_k{k}").alias("held_out")),
-                      plots_dir / "extraction" / f"{config}-k{k}.csv")
+    """CSV files that ``dvc plots`` draws. Per-N data are long tables with a ``series``
+    column, one line per series (template ``.dvc/plots/series.json``)."""
+    ordered = table.sort("params", "config", "n_sequences")
+    series = pl.col("config").alias("series")
+    write_csv(ordered.select(series, "n_sequences", "memorized_bits", "memorized_bits_std",
+                             "memorized_bits_oracle", "memorized_bits_same_size",
+                             "dataset_bits", "capacity_bits_predicted"),
+              plots_dir / "memorization_vs_n.csv")
+    write_csv(ordered.select(series, "capacity_ratio", "n_sequences", "test_loss_bits_per_token",
+                             "train_loss_bits_per_token"),
+              plots_dir / "double_descent.csv")
+    write_csv(pl.concat([
+        ordered.select((pl.col("config") + f" k={k} {split}").alias("series"), "n_sequences",
+                       pl.col(f"extract_{column}_k{k}").alias("extraction_rate"))
+        for k in prefixes for split, column in (("train", "train"), ("held-out", "test"))
+    ]), plots_dir / "extraction.csv")
     write_csv(table.select("config", "n_sequences", "tokens_per_param", "membership_x", "f1",
                            "auc").with_columns(
                   pl.Series("fitted_f1", fit.predict(table["membership_x"].to_numpy()))),

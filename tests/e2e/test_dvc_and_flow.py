@@ -94,6 +94,32 @@ def test_dvc_repro_builds_everything_then_does_nothing(project):
     assert_up_to_date(project)
 
 
+def test_every_plot_draws_in_show_and_diff(project):
+    from pipeline.render_plots import plot_specs, render
+
+    subprocess.run(["git", "add", "-A"], cwd=project, check=True)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "run"],
+                   cwd=project, check=True)
+    for diff in (None, "HEAD"):
+        specs = plot_specs(diff, root=project)  # DVC's errors would raise here
+        titles = yaml.safe_load((project / "dvc.yaml").read_text())["plots"]
+        assert len(specs) == len(titles) == 8
+        for title, contents in specs.items():
+            assert "'" not in title  # an apostrophe breaks DVC's HTML page
+            (spec,) = contents
+            values = spec["data"]["values"]
+            x, y = spec["encoding"]["x"]["field"], spec["encoding"]["y"]["field"]
+            assert values and all(x in row and y in row for row in values), title
+            assert x != "step" or "series" in values[0]  # per-run lines, not row indices
+        revisions = {row["rev"] for contents in specs.values() for row in
+                     contents[0]["data"]["values"]}
+        assert revisions == ({"workspace"} if diff is None else {"workspace", "HEAD"})
+    files = render(specs, project / "dvc_plots" / "offline")
+    assert len(files) == 8
+    assert all("<path" in f.read_text() for f in files)  # marks were drawn
+    assert (project / "dvc_plots" / "offline" / "index.html").is_file()
+
+
 def test_flow_on_a_dask_cluster_gives_what_dvc_repro_gives(project, prefect_api,
                                                             tmp_path_factory):
     params = json.loads(json.dumps(TINY_PARAMS))

@@ -9,11 +9,11 @@ import pytest
 
 from pipeline.core.errors import ConfigError
 from pipeline.params import load_params, parse_params
-from tests.conftest import ROOT
+from tests.conftest import DEFAULT_PARAMS, ROOT
 
 
 def test_shipped_text_params_are_the_offline_laptop_default():
-    text = load_params(ROOT / "params.yaml").text
+    text = load_params(DEFAULT_PARAMS).text
     assert text.corpus.source == "python-docs"
     assert text.corpus.tokenizer == "bpe" and text.corpus.bpe_vocab_size <= 2048
     assert max(text.extraction_prefixes) < text.corpus.seq_len
@@ -23,7 +23,7 @@ def test_paper_preset_has_the_papers_text_settings(tmp_path):
     from pipeline.presets import main as apply_preset
 
     path = tmp_path / "params.yaml"
-    path.write_text((ROOT / "params.yaml").read_text())
+    path.write_text((DEFAULT_PARAMS).read_text())
     apply_preset(["paper", "--params", str(path)])
     params = load_params(path)
     assert (params.text.corpus.source, params.text.corpus.tokenizer) == ("fineweb-hub", "gpt2")
