@@ -114,9 +114,12 @@ def test_report_names_the_corpus_and_compares_with_the_paper(project):
         assert heading in report
     metrics = json.loads((project / layout.TEXT_METRICS).read_text())
     assert metrics["alpha_bits_per_param_used"] == 2.0
-    for name in ("memorization_vs_n/L1-D8.csv", "double_descent/L1-D8.csv",
-                 "extraction/L1-D8-k4.csv", "membership_f1.csv", "membership_law.csv"):
+    for name in ("memorization_vs_n.csv", "double_descent.csv", "extraction.csv",
+                 "membership_f1.csv", "membership_law.csv"):
         assert (project / layout.PLOTS / name).is_file(), name
+    extraction = pl.read_csv(project / layout.PLOTS / "extraction.csv")
+    assert set(extraction["series"]) == {f"L1-D8 k={k} {split}" for k in (4, 8)
+                                         for split in ("train", "held-out")}
 
 
 def test_adding_a_dataset_size_trains_only_the_new_model(project, monkeypatch):
