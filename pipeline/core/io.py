@@ -1,13 +1,14 @@
 """Atomic artifact writing and checked reading: an interrupted stage never leaves a
-half-written file, and a missing or corrupt input names the file. Token datasets are
-Parquet with one fixed-size integer list per sequence."""
+half-written file, and a missing or corrupt input names the file. Artifacts get the
+permissions the umask gives (0644 / 0755 by default), and a metrics file is strict JSON.
+Token datasets are Parquet with one fixed-size integer list per sequence."""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
-import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,14 +22,18 @@ TOKENS = "tokens"
 POLARS_TOKEN_DTYPES = {"uint8": pl.UInt8, "uint16": pl.UInt16, "int32": pl.Int32}
 
 
+def _temporary_sibling(path: Path) -> Path:
+    """An unused name beside ``path``. Only the name: the writer creates the file (or the
+    folder), so the umask applies, where ``tempfile`` would force 0600 / 0700."""
+    return path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary sibling of ``path``; it replaces ``path`` only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp)
+    tmp = _temporary_sibling(path)
     try:
         yield tmp
         os.replace(tmp, path)
@@ -41,7 +46,8 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     """Yield a temporary sibling directory that replaces ``path`` only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    tmp = _temporary_sibling(path)
+    tmp.mkdir()
     try:
         yield tmp
         if path.exists():
@@ -79,8 +85,15 @@ def read_parquet(path: str | Path, columns: list[str] | None = None) -> pl.DataF
 
 
 def write_json(content: object, path: str | Path) -> None:
+    """Strict JSON: a NaN or an infinity is refused (``NaN`` is not JSON, and a metric that is
+    not finite is a failed computation, not a number); write ``None`` for a missing value."""
+    try:
+        text = json.dumps(content, indent=2, sort_keys=True, allow_nan=False)
+    except ValueError:
+        raise ArtifactError(f"{path}: refusing to write a non-finite number (NaN or infinity)"
+                            " into JSON; the computation that produced it failed") from None
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(content, indent=2, sort_keys=True) + "\n")
+        tmp.write_text(text + "\n")
 
 
 def read_json(path: str | Path) -> dict:
