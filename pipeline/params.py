@@ -16,10 +16,8 @@ from typing import Annotated, Literal, get_args, get_origin
 from pydantic import BaseModel
 
 from pipeline.capacity.config import CapacityConfig
-from pipeline.core.config import RuntimeConfig, Section, load, validate
+from pipeline.core.config import PARAMS_FILE, RuntimeConfig, Section, load, validate
 from pipeline.text.config import TextConfig
-
-PARAMS_FILE = "params.yaml"
 
 
 class Params(Section):

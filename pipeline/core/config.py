@@ -150,6 +150,8 @@ def format_validation_error(error: ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
+PARAMS_FILE = "params.yaml"
+
 SectionT = TypeVar("SectionT", bound=Section)
 
 

@@ -21,12 +21,10 @@ from pathlib import Path
 from types import ModuleType
 
 from pipeline.core.cli import exit_on_user_error
-from pipeline.core.config import TrackParams, load
+from pipeline.core.config import PARAMS_FILE, TrackParams, load
 from pipeline.core.jobs import Job, pending, run_jobs
 
 log = logging.getLogger(__name__)
-
-PARAMS_FILE = "params.yaml"
 
 
 def stage_name(module: ModuleType) -> str:

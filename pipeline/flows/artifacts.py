@@ -7,16 +7,19 @@ metrics files the stages wrote (a stage that has not run yet is simply left out)
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
+from pipeline.core.errors import ArtifactError
+from pipeline.core.io import read_json
+
 
 def _read(path: Path) -> dict | None:
+    """The metrics file, or None when its stage has not written it (yet)."""
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
+        return read_json(path)
+    except ArtifactError:
         return None
 
 

@@ -29,8 +29,6 @@ from pipeline.text.config import TextConfig
 FIRST_TOKEN = "skip"  # a sequence's first token has no context; tokens 2..S are scored
 OBJECTIVE = NextTokenObjective(FIRST_TOKEN)
 
-TextRun = GridRun
-
 
 @dataclass(frozen=True)
 class ReferenceRun:
@@ -49,8 +47,8 @@ class ReferenceRun:
         return f"same-size-{self.model.name}-N{self.n_sequences}-S{self.seed}"
 
 
-def text_runs(text: TextConfig) -> list[TextRun]:
-    return [TextRun(m, n, s)
+def text_runs(text: TextConfig) -> list[GridRun]:
+    return [GridRun(m, n, s)
             for m, n, s in itertools.product(text.configs, text.dataset_sizes, text.seeds)]
 
 

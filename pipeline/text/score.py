@@ -25,13 +25,13 @@ from pipeline.core.probes.membership import (
     tokens_per_parameter,
 )
 from pipeline.core.probes.rarity import rarity_vs_memorization, tfidf_scores
+from pipeline.core.runs import GridRun
 from pipeline.core.scoring import sequence_nll_bits, unintended_memorization
 from pipeline.core.trainer import TRAINING_FILE
 from pipeline.text import layout
 from pipeline.text.config import TextConfig
 from pipeline.text.grid import (
     FIRST_TOKEN,
-    TextRun,
     check_dataset_sizes,
     parameter_count,
     subset_indices,
@@ -84,7 +84,7 @@ def greedy_agreement(model: GPT, tokens: np.ndarray, fast: pl.DataFrame,
     return float((greedy.to_numpy() == fast.head(n).to_numpy()).mean())
 
 
-def score_text_run(ctx: ScoringContext, run: TextRun) -> tuple[pl.DataFrame, dict[str, Any]]:
+def score_text_run(ctx: ScoringContext, run: GridRun) -> tuple[pl.DataFrame, dict[str, Any]]:
     text = ctx.text
     model_dir = ctx.root / layout.MODELS / run.run_id
     training = read_json(model_dir / TRAINING_FILE)
