@@ -19,6 +19,7 @@ from pipeline.text.plots import (
     write_plot_data,
 )
 from pipeline.text.pool import load_decoder
+from pipeline.text.regime import regime_warnings
 from pipeline.text.report import markdown_report, text_metrics
 from pipeline.text.summary import (
     by_size,
@@ -54,10 +55,13 @@ def work(params: TextParams, root: Path) -> None:
     double_descent_figure(table, figures / "double_descent.png")
     membership_figure(totals, summary.fit, seq_len, figures / "membership_f1.png")
     extraction_figure(table, prefixes, figures / "extraction.png")
+    warnings = regime_warnings(totals, table, selection, alpha, prefixes,
+                               text.train.eval_points, text.train.steps)
     metrics = text_metrics(corpus, selection, table, alpha, peaks, summary, prefixes)
+    metrics.update(regime_warnings=warnings, degenerate=bool(warnings))
     write_json(finite(metrics), root / layout.TEXT_METRICS)
     write_text(markdown_report(text, corpus, selection, table, alpha, peaks, summary, gap,
-                               top_run, top), root / layout.REPORT)
+                               top_run, top, warnings), root / layout.REPORT)
     log.info("text report written to %s", layout.REPORT)
 
 

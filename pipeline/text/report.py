@@ -13,6 +13,7 @@ import polars as pl
 
 from pipeline.core.probes.membership import LAW_PARAM_NAMES, PAPER_CONSTANTS
 from pipeline.text.config import TextConfig
+from pipeline.text.regime import regime_section
 from pipeline.text.summary import CLAIM_TOKENS_PER_PARAM, MembershipSummary, peak_position
 
 PAPER_ALPHA = 3.64
@@ -213,7 +214,7 @@ def rarity_section(table: pl.DataFrame, run_id: str, top: pl.DataFrame) -> list[
 def markdown_report(text: TextConfig, corpus: dict[str, Any], selection: dict[str, Any],
                     table: pl.DataFrame, alpha: float, peaks: dict[str, float],
                     summary: MembershipSummary, gap: list[dict[str, Any]], top_run: str,
-                    top: pl.DataFrame) -> str:
+                    top: pl.DataFrame, warnings: list[str]) -> str:
     devices = ", ".join(sorted(set(table["device"])))
     lines = [
         "# Text track: memorization of real text (Morris et al. 2025)", "",
@@ -224,6 +225,7 @@ def markdown_report(text: TextConfig, corpus: dict[str, Any], selection: dict[st
         f"{text.train.lr}. The paper: 8 layers × d ∈ {{32, 64, 128, 256}}, GPT-2 tokenizer, "
         "FineWeb, trained far longer on a GPU. Values in tables are means over seeds.", "",
     ]
+    lines += regime_section(warnings)
     lines += corpus_section(corpus)
     lines += reference_section(selection)
     lines += memorization_section(table, alpha)

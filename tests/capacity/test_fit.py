@@ -61,3 +61,18 @@ def test_paper_columns_only_where_the_setting_is_the_papers():
     metrics = alpha_metrics(fit_alpha(capacity), paper, totals)
     assert metrics["runs"] == 12 and metrics["runs_not_converged"] == 2
     assert metrics["paper_alpha_bits_per_param"] == 3.64
+
+
+def test_a_capacity_read_where_the_data_ran_out_is_flagged():
+    from pipeline.capacity.report import data_limited_section
+
+    capacity = pl.DataFrame({"config": ["A", "B"], "n_at_capacity": [256, 512],
+                             "capacity_bits": [990.0, 500.0]})
+    totals = pl.DataFrame({"config": ["A", "A", "B", "B"], "n_sequences": [256, 512, 512, 1024],
+                           "dataset_bits": [1000.0, 2000.0, 2000.0, 4000.0],
+                           "converged": [True, False, True, True]})
+    lines = data_limited_section(capacity, totals)
+    flagged = [line for line in lines if line.startswith("- ")]
+    assert len(flagged) == 1 and flagged[0].startswith("- **A**: capacity read at N = 256")
+    assert "99.0% of the dataset" in flagged[0] and "plateau is not resolved" in flagged[0]
+    assert data_limited_section(capacity.filter(pl.col("config") == "B"), totals) == []

@@ -1,0 +1,67 @@
+"""Is this run in a regime where the text track's numbers mean anything?
+
+Each check reads the run's own results and, when it fails, says what the failure makes
+meaningless. The report prints them before any table, and ``data/metrics/text.json`` carries
+them (``regime_warnings``), so a degenerate default can not pass for a result.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+UNDER_TRAINED_SHARE = 0.5   # peak memorization below this share of α × params
+WEAK_REFERENCE_MARGIN = 0.01  # oracle within 1% of the grid models' own held-out loss
+
+
+def regime_warnings(totals: pl.DataFrame, table: pl.DataFrame, selection: dict[str, Any],
+                    alpha: float, prefixes: list[int], eval_points: int,
+                    steps: int) -> list[str]:
+    warnings = []
+    per_param = (table["memorized_bits"] / table["params"]).max()
+    if per_param < UNDER_TRAINED_SHARE * alpha:
+        warnings.append(
+            f"**Under-trained.** Memorization peaks at {per_param:.2f} bits/param, "
+            f"{per_param / alpha:.0%} of α = {alpha:.2f} from the synthetic fit: after {steps} "
+            "steps no model is near its capacity, so memorization against N, the double-descent "
+            "axis and the membership law describe the step budget, not capacity.")
+    oracle = next(c["heldout_bits_per_token"] for c in selection["candidates"]
+                  if c["run_id"] == selection["oracle"])
+    best_model = float(table["test_loss_bits_per_token"].min())
+    if oracle >= (1 - WEAK_REFERENCE_MARGIN) * best_model:
+        warnings.append(
+            f"**Weak reference.** The oracle's held-out loss ({oracle:.3f} bits/token) is "
+            f"within {WEAK_REFERENCE_MARGIN:.0%} of the best grid model's ({best_model:.3f}): "
+            "it knows little more about the text than the models it judges, so `mem_U` mixes "
+            "generalization into memorization.")
+    largest = table.filter(pl.col("n_sequences") == pl.col("n_sequences").max())
+    if (largest["memorized_bits"] == 0).all():
+        warnings.append(
+            "**Reference trained on the scored data.** At the largest N every shape's same-size "
+            "reference is the grid model itself (same data, seed and settings), so `mem_U` is "
+            "0 there by construction, not by measurement.")
+    later = table.filter(pl.col("n_sequences") > pl.col("n_sequences").min())
+    extracted = [f"extract_train_k{k}" for k in prefixes]
+    if later.height and all((later[c] == 0).all() for c in extracted):
+        warnings.append(
+            "**Nothing to extract.** Beyond the smallest N no training sequence comes out "
+            "exactly from any prefix: the extraction comparison (training against held-out "
+            "rate) is 0 against 0.")
+    converged, runs = int(totals["converged"].sum()), totals.height
+    if eval_points <= 2 or converged < runs:
+        warnings.append(
+            f"**Convergence.** {converged} of {runs} runs converged"
+            + (f", judged on only {eval_points} evaluation points (start and end), so any run "
+               "not fully memorized counts as not converged" if eval_points <= 2 else "")
+            + ".")
+    return warnings
+
+
+def regime_section(warnings: list[str]) -> list[str]:
+    if not warnings:
+        return ["## Regime check", "", "No degenerate regime detected.", ""]
+    return ["## Regime check: read the numbers below with these in mind", "",
+            *[f"- {w}" for w in warnings], "",
+            "Meaningful numbers need references trained on data disjoint from what they score, "
+            "and models trained to their plateau.", ""]

@@ -1,0 +1,38 @@
+"""The text track's regime checks flag each degenerate regime, and only those."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from pipeline.text.regime import regime_warnings
+
+SELECTION = {"oracle": "oracle-A", "candidates": [{"run_id": "oracle-A",
+                                                   "heldout_bits_per_token": 5.0}]}
+
+
+def table(memorized: list[float], test_loss: float, extract: list[float]) -> pl.DataFrame:
+    return pl.DataFrame({"config": ["L1-D8"] * 3, "n_sequences": [64, 256, 1024],
+                         "params": [1000] * 3, "memorized_bits": memorized,
+                         "test_loss_bits_per_token": [test_loss] * 3,
+                         "extract_train_k8": extract})
+
+
+def totals(converged: list[bool]) -> pl.DataFrame:
+    return pl.DataFrame({"converged": converged})
+
+
+def test_a_healthy_run_raises_no_warning():
+    healthy = table([2500.0, 3000.0, 2000.0], test_loss=6.0, extract=[0.9, 0.2, 0.01])
+    assert regime_warnings(totals([True] * 3), healthy, SELECTION, alpha=3.0, prefixes=[8],
+                           eval_points=11, steps=5000) == []
+
+
+def test_each_degenerate_regime_is_named():
+    degenerate = table([400.0, 300.0, 0.0], test_loss=5.02, extract=[0.5, 0.0, 0.0])
+    warnings = regime_warnings(totals([False] * 3), degenerate, SELECTION, alpha=3.0,
+                               prefixes=[8], eval_points=2, steps=500)
+    heads = [w.split("**")[1] for w in warnings]
+    assert heads == ["Under-trained.", "Weak reference.", "Reference trained on the scored data.",
+                     "Nothing to extract.", "Convergence."]
+    assert "0.40 bits/param, 13% of α" in warnings[0]
+    assert "0 of 3 runs converged, judged on only 2" in warnings[4]
