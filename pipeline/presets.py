@@ -2,6 +2,8 @@
 
     python -m pipeline.presets paper     # the paper's grid: 16 shapes, V=2048, S=64, 5 seeds, bf16,
                                          # and its text track (FineWeb, GPT-2 tokenizer, 8 layers)
+    python -m pipeline.presets paper-retention   # Badger 2026's scale: FineWeb-edu, 8k BPE,
+                                         # 512-token retention, 4 × 256-token memory models
     git checkout params.yaml             # back to the laptop default
 
 The merge keeps every other key and its comment, drops the comments beside the values it
@@ -85,6 +87,57 @@ PRESETS: dict[str, dict] = {
             "extraction_prefixes": [8, 16, 32],
             "max_extraction_sequences": 10_000,
             "score_batch_size": 4096,
+        },
+    },
+}
+
+
+# Badger 2026 (SCIENCE.md §3, the original code's settings): FineWeb-edu, an 8k BPE, 512-token
+# retention with d = 512 encoders and 8-layer decoders, memory models of 4 × 256-token chunks
+# with a 16-layer decoder; batch 128 (retention) / 64 (memory), lr 2e-4, 200k steps (the
+# curriculum 100k blank-copy + 100k combined). Its corpus (1,024-token sequences of an 8k BPE)
+# is not the Morris text track's (64 tokens, GPT-2 BPE): the two presets are alternatives.
+_BADGER_TRAIN = {"steps": 200_000, "lr": 2e-4, "warmup_fraction": 0.0025, "eval_points": 2,
+                 "early_stop": False, "min_lr_ratio": 0.0}
+_BADGER_LAYERS = {"n_layer": 8, "d_model": 512, "n_head": 4}
+PRESETS["paper-retention"] = {
+    "runtime": PRESETS["paper"]["runtime"],
+    "text": {
+        "corpus": {
+            "source": "fineweb-hub",
+            "path": None,
+            "hf_repo": "HuggingFaceFW/fineweb-edu",
+            "hf_file": "sample/10BT/000_00000.parquet",
+            "max_documents": None,
+            "tokenizer": "bpe",
+            "bpe_vocab_size": 8000,
+            "seq_len": 1024,
+            "holdout_fraction": 0.01,
+            "max_holdout": 10_000,
+        },
+        "extraction_prefixes": [8, 16, 32],
+    },
+    "retention": {
+        "seq_len": 512,
+        "max_train_sequences": None,
+        "max_eval_sequences": 10_000,
+        "eval_batch_size": 256,
+        "encoders": {
+            "model": _BADGER_LAYERS,
+            "memory_state": "pre_norm",
+            "lm_budgets": [0.0, 0.1, 1.0],
+            "lm_train": {**_BADGER_TRAIN, "batch_size": 128},
+            "autoencoder_decoder": {"model": _BADGER_LAYERS, "input": "unroll", "window": None},
+            "autoencoder_train": {**_BADGER_TRAIN, "batch_size": 128},
+        },
+        "decoder": {"model": _BADGER_LAYERS, "input": "unroll", "window": None,
+                    "train": {**_BADGER_TRAIN, "batch_size": 128}},
+        "memory": {
+            "n_chunks": 4,
+            "chunk_len": 256,
+            "decoder": {"n_layer": 16, "d_model": 512, "n_head": 4},
+            "curriculum_fraction": 0.5,
+            "train": {**_BADGER_TRAIN, "batch_size": 64},
         },
     },
 }

@@ -51,6 +51,35 @@ TINY_PARAMS = {
         "score_batch_size": 64,
         "top_memorized": 3,
     },
+    "retention": {
+        "seq_len": 4,
+        "max_train_sequences": 256,
+        "max_eval_sequences": 16,
+        "eval_batch_size": 64,
+        "seed": 0,
+        "encoders": {
+            "model": {"n_layer": 1, "d_model": 8, "n_head": 1},
+            "memory_state": "pre_norm",
+            "lm_budgets": [0.0, 1.0],
+            "lm_train": {"steps": 4, "batch_size": 8, "lr": 0.01, "eval_points": 2},
+            "autoencoder_decoder": {"model": {"n_layer": 1, "d_model": 8, "n_head": 1}},
+            "autoencoder_train": {"steps": 4, "batch_size": 8, "lr": 0.01, "eval_points": 2},
+        },
+        "decoder": {
+            "model": {"n_layer": 1, "d_model": 8, "n_head": 1},
+            "train": {"steps": 4, "batch_size": 8, "lr": 0.01, "eval_points": 2},
+        },
+        "memory": {
+            "n_chunks": 4,
+            "chunk_len": 4,
+            "decoder": {"n_layer": 1, "d_model": 8, "n_head": 1},
+            "runs": [{"objective": "causal", "memory": "frozen"},
+                     {"objective": "curriculum", "memory": "frozen"},
+                     {"objective": "blank_copy", "memory": "none"},
+                     {"objective": "combined", "memory": "trainable"}],
+            "train": {"steps": 4, "batch_size": 8, "lr": 0.01, "eval_points": 2},
+        },
+    },
 }
 
 

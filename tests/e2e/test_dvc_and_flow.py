@@ -40,8 +40,10 @@ def model_stamp(project: Path, run_id: str) -> float:
 
 def weights(project: Path) -> dict[str, bytes]:
     """Every trained model's safetensors bytes, by path relative to the project."""
-    return {str(path.relative_to(project)): path.read_bytes()
-            for folder in MODEL_DIRS for path in (project / folder).glob("*/model.safetensors")}
+    files = [path for folder in MODEL_DIRS
+             for path in (project / folder).glob("*/model.safetensors")]
+    files += (project / "data" / "retention").glob("*/models/*/**/*.safetensors")
+    return {str(path.relative_to(project)): path.read_bytes() for path in files}
 
 
 def results(metrics_file: Path) -> dict:
@@ -87,6 +89,14 @@ def test_dvc_repro_builds_everything_then_does_nothing(project):
     assert "NOT FineWeb" in (project / "data/text/report.md").read_text()
     text = json.loads((project / "data/metrics/text.json").read_text())
     assert text["alpha_bits_per_param_used"] == metrics["alpha_bits_per_param"]
+    for path in ("data/retention/encoders/models/autoencoder-n4/encoder/config.json",
+                 "data/retention/followup/models/curriculum-frozen/rest.safetensors",
+                 "data/retention/report.md", "data/retention/figures/retention.png",
+                 "data/retention/plots/chunks.csv"):
+        assert (project / path).is_file(), path
+    retention = json.loads((project / "data/metrics/retention.json").read_text())
+    assert set(retention["verdicts"]) == {"lm_near_floor", "autoencoder_retains",
+                                          "causal_copies_at_floor", "combined_copies_well"}
 
     second = dvc(project, "repro")
     assert second.returncode == 0
@@ -103,7 +113,7 @@ def test_every_plot_draws_in_show_and_diff(project):
     for diff in (None, "HEAD"):
         specs = plot_specs(diff, root=project)  # DVC's errors would raise here
         titles = yaml.safe_load((project / "dvc.yaml").read_text())["plots"]
-        assert len(specs) == len(titles) == 8
+        assert len(specs) == len(titles) == 11
         for title, contents in specs.items():
             assert "'" not in title  # an apostrophe breaks DVC's HTML page
             (spec,) = contents
@@ -115,7 +125,7 @@ def test_every_plot_draws_in_show_and_diff(project):
                      contents[0]["data"]["values"]}
         assert revisions == ({"workspace"} if diff is None else {"workspace", "HEAD"})
     files = render(specs, project / "dvc_plots" / "offline")
-    assert len(files) == 8
+    assert len(files) == 11
     assert all("<path" in f.read_text() for f in files)  # marks were drawn
     assert (project / "dvc_plots" / "offline" / "index.html").is_file()
 

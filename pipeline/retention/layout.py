@@ -1,0 +1,41 @@
+"""Where each retention-track artifact lives (paths relative to the project root), and the
+text track's corpus files it reads (never imports)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipeline.core import layout
+
+RETENTION = layout.DATA / "retention"
+
+# The text track's corpus stage output, read from disk.
+CORPUS = layout.DATA / "text" / "corpus"
+MEMBERS = CORPUS / "members.parquet"
+NONMEMBERS = CORPUS / "nonmembers.parquet"
+TOKENIZER = CORPUS / "tokenizer.json"
+CORPUS_INFO = CORPUS / "corpus.json"
+
+ENCODERS = RETENTION / "encoders"        # stage retention_encoders
+DECODERS = RETENTION / "decoders"        # stage retention_decoders
+MEMORY = RETENTION / "memory"            # stage retention_memory
+FOLLOWUP = RETENTION / "followup"        # stage retention_followup
+CURVES = "curves"                        # below each stage's folder
+CHECKPOINTS = layout.CHECKPOINTS / "retention"  # transient, never tracked
+
+PLOTS = RETENTION / "plots"              # stage retention_report
+FIGURES = RETENTION / "figures"
+RESULTS = RETENTION / "results"
+REPORT = RETENTION / "report.md"
+METRICS = layout.METRICS / "retention.json"
+
+ENCODER_SUBDIR = "encoder"  # an autoencoder's or memory model's encoder, as a GPT-2 folder
+SPEC_FILE = "retention.json"
+
+
+def model_dir(stage_dir: Path, run_id: str, root: Path = Path(".")) -> Path:
+    return root / stage_dir / "models" / run_id
+
+
+def curve_path(stage_dir: Path, run_id: str, root: Path = Path(".")) -> Path:
+    return root / stage_dir / CURVES / f"{run_id}.csv"

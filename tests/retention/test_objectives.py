@@ -1,0 +1,86 @@
+"""Known answers for the objectives' views (copy and blank-copy label masks) and the
+metrics (token accuracy ignores padding; the ratios; bits per dimension; majority rate)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from pipeline.retention.metrics import (
+    IGNORE,
+    bits_per_dimension,
+    ce_ratio,
+    majority_rate,
+    retained_fraction,
+    token_accuracy,
+)
+from pipeline.retention.objectives import MemoryObjective, views
+
+BATCH = torch.tensor([[1, 2, 3, 4, 5, 6, 7, 8]])
+BLANK = 0
+
+
+def test_causal_view_scores_every_position():
+    (view,) = views("causal", BATCH, BLANK)
+    assert view.inputs.tolist() == view.targets.tolist() == BATCH.tolist()
+    assert view.scored.all()
+
+
+def test_copy_view_repeats_the_first_half_and_scores_the_second():
+    (view,) = views("copy", BATCH, BLANK)
+    assert view.inputs.tolist() == [[1, 2, 3, 4, 1, 2, 3, 4]]
+    assert view.targets.tolist() == [[1, 2, 3, 4, 1, 2, 3, 4]]
+    assert view.scored.tolist() == [False] * 4 + [True] * 4
+
+
+def test_blank_copy_view_blanks_the_second_half_input_and_targets_the_first_half():
+    (view,) = views("blank_copy", BATCH, BLANK)
+    assert view.inputs.tolist() == [[1, 2, 3, 4, 0, 0, 0, 0]]
+    assert view.targets.tolist() == [[1, 2, 3, 4, 1, 2, 3, 4]]
+    assert view.scored.tolist() == [False] * 4 + [True] * 4
+
+
+def test_combined_is_causal_plus_the_named_copy():
+    kinds = views("combined", BATCH, BLANK, "blank_copy")
+    assert len(kinds) == 2 and kinds[0].scored.all()
+    assert kinds[1].inputs.tolist() == [[1, 2, 3, 4, 0, 0, 0, 0]]
+    with pytest.raises(ValueError, match="unknown"):
+        views("recall", BATCH, BLANK)
+
+
+def test_copy_loss_ignores_the_first_half():
+    """A model perfect on the second half and wrong on the first has near-zero copy loss."""
+    class SecondHalfOracle(torch.nn.Module):
+        def forward(self, tokens):
+            logits = torch.full((*tokens.shape, 9), -30.0)
+            logits[:, :4, 0] = 30.0                       # first half: always wrong
+            for i in range(4, 8):
+                logits[:, i, BATCH[0, i - 4]] = 30.0      # second half: the first half's token
+            return logits
+
+    loss = MemoryObjective("blank_copy", BLANK).loss(SecondHalfOracle(), BATCH)
+    assert float(loss) < 1e-6
+
+
+def test_token_accuracy_ignores_padding():
+    logits = torch.nn.functional.one_hot(torch.tensor([[1, 2, 3, 0]]), 5).float()
+    targets = torch.tensor([[1, 2, IGNORE, IGNORE]])
+    assert token_accuracy(logits, targets) == (2, 2)
+    targets = torch.tensor([[1, 4, 3, IGNORE]])
+    assert token_accuracy(logits, targets) == (2, 3)
+
+
+def test_ratios_and_bits_per_dimension():
+    assert ce_ratio(2.0, 8.0) == 0.25
+    assert retained_fraction(0.0, 1024) == 1.0
+    assert retained_fraction(10.0, 1024) == 0.0
+    assert math.isclose(bits_per_dimension(512, 8000, 512), math.log2(8000))
+    assert bits_per_dimension(8, 16, 64) == 0.5
+
+
+def test_majority_rate_is_the_mean_of_per_position_modes():
+    tokens = np.array([[1, 5], [1, 6], [2, 7], [1, 7]])
+    assert majority_rate(tokens) == (0.75 + 0.5) / 2
