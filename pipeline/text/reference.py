@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from pipeline.core.config import RuntimeConfig
 from pipeline.core.errors import ArtifactError
+from pipeline.core.integrity import require_finite
 from pipeline.core.io import read_json, read_parquet, write_json, write_parquet
 from pipeline.core.model import GPT
 from pipeline.core.scoring import sequence_nll_bits
@@ -80,7 +81,10 @@ def select_oracle(heldout_bits_per_token: dict[str, float]) -> str:
 
 def _nll(model_dir: Path, tokens: np.ndarray, batch_size: int) -> np.ndarray:
     model = GPT.from_pretrained(model_dir)
-    return sequence_nll_bits(model, tokens, first_token=FIRST_TOKEN, batch_size=batch_size)
+    nll = sequence_nll_bits(model, tokens, first_token=FIRST_TOKEN, batch_size=batch_size)
+    require_finite(nll, f"{model_dir}: code lengths", "the reference model is broken; retrain"
+                   " it (dvc repro --force text_reference)")
+    return nll
 
 
 def score_references(text: TextConfig, root: Path = Path(".")) -> dict[str, Any]:
