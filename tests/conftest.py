@@ -36,6 +36,7 @@ TINY_PARAMS = {
             "tokenizer": "bpe",
             "bpe_vocab_size": 300,
             "seq_len": 16,
+            "dedup_span": 8,
             "holdout_fraction": 0.1,
             "max_holdout": 48,
             "seed": 0,

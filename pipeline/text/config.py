@@ -57,8 +57,13 @@ class CorpusConfig(Section):
     """bpe only: vocabulary size of the trained BPE."""
     seq_len: Annotated[int, Field(ge=4)] = 64
     """S: tokens per sequence (non-overlapping, never spanning two documents)."""
+    dedup_span: PositiveInt = 32
+    """K: a sequence sharing a run of K tokens, at any offsets, with an earlier kept one is
+    dropped, across the whole pool (members and non-members alike); K = seq_len removes exact
+    duplicates only."""
     holdout_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.1
-    """Share of the deduplicated sequences held out as non-members."""
+    """Share of the deduplicated documents held out: their sequences are the non-members (the
+    trained tokenizer never sees them)."""
     max_holdout: Annotated[int, Field(ge=2)] = 10_000
     """At most this many non-members (the paper: 10,000)."""
     seed: Seed = 0
@@ -68,6 +73,9 @@ class CorpusConfig(Section):
     def _check(self) -> CorpusConfig:
         if self.source == "local" and not self.path:
             raise ValueError('source "local" needs corpus.path (a file, directory or glob)')
+        if self.dedup_span > self.seq_len:
+            raise ValueError(f"dedup_span ({self.dedup_span}) is longer than seq_len "
+                             f"({self.seq_len}): a span must fit in a sequence")
         return self
 
 

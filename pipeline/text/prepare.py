@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from transformers import PreTrainedTokenizerBase
+import polars as pl
 
-from pipeline.core.io import write_json, write_text, write_tokens
+from pipeline.core.io import tokens_frame, write_json, write_parquet, write_text
 from pipeline.text import layout
 from pipeline.text.config import CorpusConfig
 from pipeline.text.corpus import CorpusError, load_corpus
@@ -23,14 +23,8 @@ from pipeline.text.tokenize import gpt2_tokenizer, token_dtype, train_bpe_tokeni
 
 log = logging.getLogger(__name__)
 
+DOCUMENT = "document"  # the column giving each sequence's document (index among those kept)
 MIN_SEQUENCES_PER_SIDE = 2  # the membership attack needs two of each to calibrate and evaluate
-
-
-def build_tokenizer(config: CorpusConfig, texts: list[str]) -> PreTrainedTokenizerBase:
-    """GPT-2's BPE (the paper's), or a byte-level BPE trained on the loaded documents."""
-    if config.tokenizer == "gpt2":
-        return gpt2_tokenizer()
-    return train_bpe_tokenizer(texts, config.bpe_vocab_size)
 
 
 def prepare_corpus(config: CorpusConfig, root: Path = Path(".")) -> dict[str, Any]:
@@ -50,17 +44,18 @@ def prepare_corpus(config: CorpusConfig, root: Path = Path(".")) -> dict[str, An
             f"{loaded['skipped_empty']} empty, {loaded['skipped_undecodable']} undecodable"
         )
 
-    step = time.perf_counter()
-    tokenizer = build_tokenizer(config, documents["text"].to_list())
-    vocab_size = vocab_size_of(tokenizer)
-    seconds["tokenizer"] = time.perf_counter() - step
-    log.info("tokenizer %s: vocabulary of %d", config.tokenizer, vocab_size)
-
+    # A trained BPE learns from member documents only: ingest splits, then trains it.
+    tokenizers = ({"tokenizer": gpt2_tokenizer()} if config.tokenizer == "gpt2" else
+                  {"train_tokenizer": lambda texts: train_bpe_tokenizer(texts,
+                                                                        config.bpe_vocab_size)})
     result = ingest(
-        documents, tokenizer=tokenizer, seq_len=config.seq_len,
+        documents, **tokenizers, seq_len=config.seq_len, dedup_span=config.dedup_span,
         near_dup_threshold=config.near_dup_threshold, holdout_fraction=config.holdout_fraction,
         max_holdout=config.max_holdout, seed=config.seed, num_perm=config.num_perm,
     )
+    tokenizer = result.tokenizer
+    vocab_size = vocab_size_of(tokenizer)
+    log.info("tokenizer %s: vocabulary of %d", config.tokenizer, vocab_size)
     seconds |= result.seconds
     for side, count in (("members", result.counts["members"]),
                         ("nonmembers", result.counts["nonmembers"])):
@@ -72,8 +67,11 @@ def prepare_corpus(config: CorpusConfig, root: Path = Path(".")) -> dict[str, An
             )
 
     dtype = token_dtype(vocab_size).name
-    write_tokens(result.members, dtype, root / layout.MEMBERS)
-    write_tokens(result.nonmembers, dtype, root / layout.NONMEMBERS)
+    # Each row's document travels with it, for splits by document downstream.
+    write_parquet(tokens_frame(result.members, dtype).with_columns(
+        pl.Series(DOCUMENT, result.member_documents)), root / layout.MEMBERS)
+    write_parquet(tokens_frame(result.nonmembers, dtype).with_columns(
+        pl.Series(DOCUMENT, result.nonmember_documents)), root / layout.NONMEMBERS)
     write_text(tokenizer.backend_tokenizer.to_str(), root / layout.TOKENIZER)
     info = {
         "corpus_name": loaded["corpus_name"],

@@ -60,18 +60,23 @@ def corpus_section(corpus: dict[str, Any]) -> list[str]:
         [f"removed: near duplicates (MinHash LSH, Jaccard ≥ {corpus['near_dup_threshold']})",
          dedup["near_duplicate_documents"]],
         ["documents kept", dedup["documents_kept"]],
+        ["… member documents", dedup["member_documents"]],
+        ["… held-out documents", dedup["heldout_documents"]],
         [f"{corpus['seq_len']}-token sequences", dedup["sequences_total"]],
-        ["removed: duplicate sequences", dedup["duplicate_sequences"]],
+        [f"removed: sharing a run of ≥ {dedup['dedup_span']} tokens with a kept sequence "
+         "(any offsets)", dedup["span_duplicate_sequences"]],
+        ["… of them held out (overlapping a member)", dedup["span_duplicate_heldout_sequences"]],
         ["sequences kept", dedup["sequences_kept"]],
         ["members (training pool)", dedup["members"]],
         ["non-members (held out)", dedup["nonmembers"]],
     ]
     tokenizer = ("GPT-2 BPE (the paper's)" if corpus["tokenizer"] == "gpt2"
-                 else "byte-level BPE trained on this corpus (the paper used GPT-2's)")
+                 else "byte-level BPE trained on the member documents (the paper used GPT-2's)")
     return lines + _table(["step", "count"], rows) + [
         f"Tokenizer: {tokenizer}, vocabulary {corpus['vocab_size']:,}. Sequences never span "
-        "two documents; deduplication happens before the split, so members and non-members "
-        "share no sequence.", ""]
+        "two documents; the split is by document, and no two kept sequences share a run of "
+        f"{dedup['dedup_span']} tokens, so members and non-members share no document and no "
+        "such span.", ""]
 
 
 def reference_section(selection: dict[str, Any]) -> list[str]:
@@ -200,7 +205,7 @@ def rarity_section(table: pl.DataFrame, run_id: str, top: pl.DataFrame) -> list[
              r["tfidf_top_over_rest"]] for r in table.iter_rows(named=True)]
     lines = ["## Rarity", "",
              "TF-IDF of each training sequence (token ids as terms, idf over the member pool, "
-             "mean weight of its distinct tokens) against its `mem_U`. The paper: the most "
+             "mean idf over its token positions) against its `mem_U`. The paper: the most "
              "memorized sequences are rare ones (high TF-IDF).", ""]
     lines += _table(["shape", "N", "Spearman ρ", "p", "TF-IDF top 10% / rest"], rows)
     lines += [f"Most memorized training sequences of `{run_id}` (the run that memorized "

@@ -170,7 +170,8 @@ def test_corpus_that_dedups_to_zero_sequences_fails_clearly(tmp_path, monkeypatc
     pl.DataFrame({"text": ["short and repeated."] * 5}).write_parquet(tmp_path / "dup.parquet")
     assert corpus_stage(tmp_path, monkeypatch, local_params("dup.parquet")) == 2
     err = capsys.readouterr().err
-    assert "no 16-token sequence left" in err and "(of 5 in)" in err
+    assert "1 document(s) left after deduplication (of 5 in)" in err
+    assert "no member document" in err
 
 
 def test_empty_and_undecodable_documents_are_counted_skips(tmp_path, monkeypatch):
