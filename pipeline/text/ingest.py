@@ -2,11 +2,12 @@
 sequences out, with a count for every step.
 
 Order: exact document dedup, near-duplicate document dedup, a seeded split *of documents*
-into held-out and member documents, the tokenizer (when trained, on member documents only),
-tokenization, cutting into ``seq_len``-token sequences, then span dedup over the whole pool:
-a sequence sharing a run of ``dedup_span`` tokens, at any offsets, with one kept before it
-is dropped (members first, so a held-out sequence overlapping a member is what goes). The
-two sets therefore share no document and no span of ``dedup_span`` tokens.
+into four pools (:data:`POOLS`: the grid's members, a reference pool, a validation split and
+the held-out test non-members), the tokenizer (when trained, never on test documents),
+tokenization, cutting into ``seq_len``-token sequences, then span dedup over all pools: a
+sequence sharing a run of ``dedup_span`` tokens, at any offsets, with one kept before it is
+dropped (pools in that order, so what goes is the later pool's copy). The pools therefore
+share no document and no span of ``dedup_span`` tokens.
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ from pipeline.text.tokenize import cut_documents, encode_texts, vocab_size_of
 log = logging.getLogger(__name__)
 
 
+# The pools, in order of precedence in span dedup.
+POOLS = ("members", "reference", "validation", "nonmembers")
+
+
 @dataclass(frozen=True)
 class IngestResult:
     """Deduplicated token sequences split into members and non-members.
@@ -46,6 +51,13 @@ class IngestResult:
     member_documents: np.ndarray | None = None
     nonmember_documents: np.ndarray | None = None
     tokenizer: PreTrainedTokenizerBase | None = None
+    reference: np.ndarray | None = None
+    validation: np.ndarray | None = None
+    documents: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def pool(self, name: str) -> np.ndarray:
+        return {"members": self.members, "reference": self.reference,
+                "validation": self.validation, "nonmembers": self.nonmembers}[name]
 
 
 def ingest(
@@ -57,6 +69,8 @@ def ingest(
     dedup_span: int | None = None,
     near_dup_threshold: float,
     holdout_fraction: float,
+    reference_fraction: float = 0.0,
+    validation_fraction: float = 0.0,
     max_holdout: int = 10_000,
     seed: int,
     num_perm: int = 128,
@@ -64,7 +78,9 @@ def ingest(
     """Deduplicate, tokenize, cut and split ``documents`` (a frame with a ``text`` column).
 
     ``ceil(holdout_fraction · documents kept)`` documents are held out; their sequences that
-    survive span dedup, at most ``max_holdout``, are the non-members. Give either a
+    survive span dedup, at most ``max_holdout``, are the non-members. ``reference_fraction``
+    and ``validation_fraction`` of the documents likewise make the reference pool and the
+    validation split (at most ``max_holdout``); the rest are the members. Give either a
     ``tokenizer`` or ``train_tokenizer`` (called on the member documents' texts).
     ``dedup_span`` defaults to ``seq_len`` (exact duplicates only). ``seed`` drives only the
     shuffles and the split; MinHash uses its own fixed seed, so which documents survive does
@@ -108,25 +124,25 @@ def ingest(
 
     rng = np.random.default_rng(seed)
     with _timed("split_documents", seconds):
-        held_out_documents = rng.permutation(documents.height)[
-            : max(1, math.ceil(holdout_fraction * documents.height))]
-        is_held_out = np.zeros(documents.height, dtype=bool)
-        is_held_out[held_out_documents] = True
-    counts["heldout_documents"] = int(is_held_out.sum())
-    counts["member_documents"] = documents.height - counts["heldout_documents"]
-    _log("split_documents", seconds, members=counts["member_documents"],
-         held_out=counts["heldout_documents"])
-    if counts["member_documents"] == 0:
+        document_pool = split_documents(documents.height, rng, nonmembers=holdout_fraction,
+                                        reference=reference_fraction,
+                                        validation=validation_fraction)
+    for index, name in enumerate(POOLS):
+        counts[f"{name}_documents"] = int((document_pool == index).sum())
+    _log("split_documents", seconds, **{n: counts[f"{n}_documents"] for n in POOLS})
+    if counts["members_documents"] == 0:
         raise CorpusError(
             f"{documents.height} document(s) left after deduplication (of "
-            f"{counts['documents_in']} in): holding out {counts['heldout_documents']} leaves no "
-            "member document; use more documents (corpus.max_documents, corpus.path)")
+            f"{counts['documents_in']} in): the held-out, reference and validation shares "
+            "leave no member document; use more documents (corpus.max_documents, "
+            "corpus.path)")
 
     texts = documents["text"].to_list()
     if tokenizer is None:
         with _timed("train_tokenizer", seconds):
-            member_texts = [t for t, out in zip(texts, is_held_out, strict=True) if not out]
-            tokenizer = train_tokenizer(member_texts)
+            seen = [t for t, pool in zip(texts, document_pool, strict=True)
+                    if POOLS[pool] != "nonmembers"]
+            tokenizer = train_tokenizer(seen)
 
     with _timed("tokenize", seconds):
         token_lists = encode_texts(tokenizer, texts)
@@ -146,30 +162,52 @@ def ingest(
         )
 
     with _timed("span_dedup", seconds):
-        # Members first: what a held-out sequence shares with a member disqualifies it.
-        held_out = is_held_out[sequence_documents]
-        order = np.concatenate([np.flatnonzero(~held_out), np.flatnonzero(held_out)])
+        # Pools in order of precedence: what a later pool shares with an earlier one goes.
+        sequence_pool = document_pool[sequence_documents]
+        order = np.argsort(sequence_pool, kind="stable")
         keep = np.zeros(len(sequences), dtype=bool)
         keep[order] = span_dedup_sequences(sequences[order], dedup_span)
     counts["dedup_span"] = dedup_span
     counts["span_duplicate_sequences"] = int((~keep).sum())
-    counts["span_duplicate_heldout_sequences"] = int((~keep & held_out).sum())
     counts["sequences_kept"] = int(keep.sum())
     _log("span_dedup", seconds, span=dedup_span, removed=counts["span_duplicate_sequences"],
          kept=counts["sequences_kept"])
 
+    rows: dict[str, np.ndarray] = {}
     with _timed("split", seconds):
-        members = rng.permutation(np.flatnonzero(keep & ~held_out))
-        nonmembers = rng.permutation(np.flatnonzero(keep & held_out))[:max_holdout]
-    counts["heldout_sequences_over_cap"] = int((keep & held_out).sum()) - len(nonmembers)
-    counts["members"] = len(members)
-    counts["nonmembers"] = len(nonmembers)
-    _log("split", seconds, members=len(members), nonmembers=len(nonmembers))
-    return IngestResult(members=sequences[members], nonmembers=sequences[nonmembers],
-                        counts=counts, seconds=seconds,
-                        member_documents=sequence_documents[members],
-                        nonmember_documents=sequence_documents[nonmembers],
-                        tokenizer=tokenizer)
+        for index, name in enumerate(POOLS):
+            kept = rng.permutation(np.flatnonzero(keep & (sequence_pool == index)))
+            capped = kept if name in ("members", "reference") else kept[:max_holdout]
+            counts[f"{name}_span_duplicates"] = int(((~keep) & (sequence_pool == index)).sum())
+            counts[f"{name}_over_cap"] = len(kept) - len(capped)
+            counts[name] = len(capped)
+            rows[name] = capped
+    _log("split", seconds, **{name: counts[name] for name in POOLS})
+    return IngestResult(
+        members=sequences[rows["members"]], nonmembers=sequences[rows["nonmembers"]],
+        reference=sequences[rows["reference"]], validation=sequences[rows["validation"]],
+        counts=counts, seconds=seconds, tokenizer=tokenizer,
+        member_documents=sequence_documents[rows["members"]],
+        nonmember_documents=sequence_documents[rows["nonmembers"]],
+        documents={name: sequence_documents[rows[name]] for name in POOLS},
+    )
+
+
+def split_documents(n_documents: int, rng: np.random.Generator,
+                    **fractions: float) -> np.ndarray:
+    """Each document's pool (an index into :data:`POOLS`): ``ceil(fraction · n)`` documents
+    for each named pool (at least one for the non-members), the rest members."""
+    pool = np.zeros(n_documents, dtype=np.int64)
+    order = rng.permutation(n_documents)
+    start = 0
+    for name in reversed(POOLS[1:]):  # non-members first: they depend on nothing else
+        share = fractions.get(name, 0.0)
+        count = math.ceil(share * n_documents)
+        if name == "nonmembers":
+            count = max(1, count)
+        pool[order[start:start + count]] = POOLS.index(name)
+        start += count
+    return pool
 
 
 @contextmanager

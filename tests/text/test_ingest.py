@@ -24,7 +24,7 @@ from pipeline.text.dedup import (
     span_dedup_sequences,
     span_hashes,
 )
-from pipeline.text.ingest import ingest
+from pipeline.text.ingest import POOLS, ingest
 from pipeline.text.tokenize import (
     encode_texts,
     gpt2_tokenizer,
@@ -263,7 +263,7 @@ def test_ingest_counts_disjoint_and_deterministic(gpt2) -> None:
     assert counts["sequences_kept"] == (counts["sequences_total"]
                                         - counts["span_duplicate_sequences"])
     assert counts["members"] + counts["nonmembers"] == counts["sequences_kept"]
-    assert counts["heldout_documents"] == math.ceil(0.2 * 32)
+    assert counts["nonmembers_documents"] == math.ceil(0.2 * 32)
     assert result.members.shape == (counts["members"], 64)
     assert result.members.dtype == np.uint16
     assert not rows(result.members) & rows(result.nonmembers)
@@ -284,6 +284,18 @@ def test_ingest_counts_disjoint_and_deterministic(gpt2) -> None:
     assert rows(reseeded.members) | rows(reseeded.nonmembers) == rows(result.members) | rows(
         result.nonmembers
     )
+
+
+def test_four_pools_share_no_document_and_no_span(gpt2) -> None:
+    result = run_ingest(synthetic_corpus(), gpt2, seq_len=32, dedup_span=16,
+                        reference_fraction=0.3, validation_fraction=0.1)
+    counts = result.counts
+    assert [counts[f"{pool}_documents"] for pool in POOLS] == [32 - 7 - 4 - 10, 10, 4, 7]
+    pools = {name: result.pool(name) for name in POOLS}
+    assert all(len(pools[name]) == counts[name] > 0 for name in POOLS)
+    documents = [set(result.documents[name].tolist()) for name in POOLS]
+    assert all(not a & b for i, a in enumerate(documents) for b in documents[i + 1:])
+    assert span_dedup_sequences(np.concatenate(list(pools.values())), 16).all()
 
 
 def test_ingest_caps_holdout(gpt2) -> None:
