@@ -19,7 +19,8 @@ from tests.conftest import TINY_PARAMS, copy_project
 
 BIN = str(Path(sys.executable).parent)
 METRICS = ("data/metrics/capacity.json", "data/metrics/corpus.json", "data/metrics/text.json")
-MODEL_DIRS = ("data/models", "data/text/models", "data/text/reference/models")
+MODEL_DIRS = ("data/models", "data/text/models", "data/text/reference/models",
+              "data/text/ground_truth/models")
 
 
 def dvc(project: Path, *args: str) -> subprocess.CompletedProcess:
@@ -128,7 +129,8 @@ def test_flow_on_a_dask_cluster_gives_what_dvc_repro_gives(project, prefect_api,
     fates = run_flow(twin, executor="dask")  # a LocalCluster of 2 worker processes
     assert set(fates.values()) == {"ran"}, fates
     ours, theirs = weights(twin), weights(project)
-    assert len(ours) == 2 + 2 + 2  # capacity grid, text grid, oracle + same-size reference
+    # capacity grid, text grid, oracle + same-size reference, ground truth: reference + 2 N
+    assert len(ours) == 2 + 2 + 2 + 3
     assert ours.keys() == theirs.keys()
     assert all(ours[k] == theirs[k] for k in ours), "weights differ from dvc repro's"
     for path in METRICS:
