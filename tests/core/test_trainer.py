@@ -50,20 +50,25 @@ class Interrupt(Exception):
     pass
 
 
+def interrupt_after(limit: int):
+    """A progress callback that interrupts training once ``limit`` steps are done."""
+    seen = 0
+
+    def on_steps(steps: int) -> None:
+        nonlocal seen
+        seen += steps
+        if seen >= limit:
+            raise Interrupt
+
+    return on_steps
+
+
 def test_resumed_run_ends_where_uninterrupted_run_does(tmp_path):
     uninterrupted = train_model(make_job(tmp_path / "a"))
 
-    seen = 0
-
-    def kill_after_25(steps: int) -> None:
-        nonlocal seen
-        seen += steps
-        if seen >= 25:
-            raise Interrupt
-
     job = make_job(tmp_path / "b")
     with pytest.raises(Interrupt):
-        train_model(job, on_steps=kill_after_25)
+        train_model(job, on_steps=interrupt_after(25))
     assert (job.checkpoint_dir / "last.pt").is_file()
     assert not job.model_dir.exists()  # nothing half-written
 
@@ -226,17 +231,9 @@ def test_a_damaged_model_is_not_done_and_a_damaged_checkpoint_not_resumed(tmp_pa
 
 
 def test_a_resumed_run_counts_the_time_of_all_its_sessions(tmp_path):
-    seen = 0
-
-    def kill_after_25(steps: int) -> None:
-        nonlocal seen
-        seen += steps
-        if seen >= 25:
-            raise Interrupt
-
     job = make_job(tmp_path)
     with pytest.raises(Interrupt):
-        train_model(job, kill_after_25)
+        train_model(job, interrupt_after(25))
     checkpoint = torch.load(job.checkpoint_dir / "last.pt", weights_only=True)
     summary = train_model(job)
     assert summary.resumed_from_step == 20

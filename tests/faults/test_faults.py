@@ -172,7 +172,8 @@ def assert_recovers(project: Path, built: Path, stage: str) -> subprocess.Comple
 
 TRAINING_STAGES = [("capacity_train", "data/models", CAPACITY_RUN),
                    ("text_train", "data/text/models", TEXT_RUN),
-                   ("text_reference", "data/text/reference/models", None)]
+                   ("text_reference", "data/text/reference/models", None),
+                   ("text_ground_truth", "data/text/ground_truth/models", None)]
 
 
 @pytest.mark.parametrize(("stage", "models", "run_id"), TRAINING_STAGES)
@@ -364,6 +365,8 @@ CORRUPT_INPUTS = {
                    "corpus.json"),
     "text_score": ("data/text/reference/nll_members.parquet", garbage, "nll_members.parquet"),
     "text_report": ("data/text/scores/totals.parquet", garbage, "totals.parquet"),
+    "text_ground_truth": ("params.yaml", lambda f: f.write_text(
+        f.read_text().replace("vocab_size: 16", "vocab_size: 1")), "params.yaml"),
 }
 
 
