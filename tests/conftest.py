@@ -51,6 +51,20 @@ TINY_PARAMS = {
         "score_batch_size": 64,
         "top_memorized": 3,
     },
+    "profiles": {
+        "data": {"repetitions": [1, 16], "members_per_repetition": 6, "nonmembers": 12,
+                 "seed": 0},
+        "model_source": "ladder",
+        "ladder": [{"n_layer": 1, "d_model": 8, "n_head": 1},
+                   {"n_layer": 1, "d_model": 16, "n_head": 2}],
+        "train": {"steps": 150, "batch_size": 8, "lr": 0.01, "early_stop": False,
+                  "eval_points": 2},
+        "grid": {"k": 8, "length": 4, "lengths": [4, 8], "contexts": [4, 8]},
+        "score_batch_size": 64,
+        "boundary_levels": [0.0, 0.5, 1.0],
+        "predictor": {"n_layer": 1, "n_head": 2, "epochs": 2, "batch_size": 8,
+                      "min_per_level": 1, "exclude_full": False},
+    },
 }
 
 
