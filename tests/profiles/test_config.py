@@ -27,3 +27,18 @@ def test_bad_values_name_the_key(tiny_params, edit, message):
     edit(tiny_params["profiles"])
     with pytest.raises(ConfigError, match=message):
         parse_params(tiny_params)
+
+
+def test_paper_preset_scores_pythia_on_the_paper_grid(tmp_path):
+    from pipeline.params import load_params
+    from pipeline.presets import main as apply_preset
+    from tests.conftest import DEFAULT_PARAMS
+
+    path = tmp_path / "params.yaml"
+    path.write_text(DEFAULT_PARAMS.read_text())
+    apply_preset(["paper", "--params", str(path)])
+    profiles = load_params(path).profiles
+    assert profiles.model_source == "hf" and len(profiles.hf_models) == 7
+    assert profiles.grid.cells() == [(32, 16), (32, 32), (32, 48), (32, 64), (48, 16),
+                                     (64, 16), (96, 16)]
+    assert profiles.precision == "fp16" and profiles.data.source == "tokens"
