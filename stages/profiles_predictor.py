@@ -1,5 +1,5 @@
-"""Stage ``profiles_predictor``: one memorization predictor per scored model, with its
-trivial floors."""
+"""Stage ``profiles_predictor``: one memorization predictor per scored model (one job each),
+with its trivial floors."""
 
 from __future__ import annotations
 
@@ -7,11 +7,15 @@ from pathlib import Path
 
 from pipeline.core.stage import stage_main
 from pipeline.profiles.config import ProfilesParams
-from pipeline.profiles.predictor import predict_models
+from pipeline.profiles.predictor import PredictorJob, collect, predictor_jobs
+
+
+def jobs(params: ProfilesParams, root: Path) -> list[PredictorJob]:
+    return predictor_jobs(params.profiles, root)
 
 
 def work(params: ProfilesParams, root: Path) -> None:
-    predict_models(params.profiles, root)
+    collect(params.profiles, root)
 
 
 PARAMS = ProfilesParams

@@ -54,7 +54,9 @@ def analyse(hidden: np.ndarray, scores: np.ndarray, k: int, length: int,
     means, counts = level_means(states, scores, length)
     overall = np.nanmean(means, axis=1)  # [L+1, d], averaged over steps
     present = counts > 0
-    half = length // 2
+    # The M = 0.5 level, or the populated level nearest to it when it is empty.
+    populated = np.flatnonzero(present)
+    half = int(populated[np.argmin(np.abs(populated - length / 2))])
     to_half = np.linalg.norm(means - means[half][None], axis=-1)  # [L+1, L]
     flat = means[present].reshape(-1, means.shape[-1])
     pca = PCA(n_components=min(2, len(flat)), random_state=seed).fit(flat)
@@ -73,8 +75,8 @@ def analyse(hidden: np.ndarray, scores: np.ndarray, k: int, length: int,
         "cosine": _nested(cosine_matrix(overall)),
         "euclidean": _nested(euclidean_matrix(overall)),
         "distance_to_half": _nested(to_half),
-        "mean_distance_to_half": [_num(v) for v in np.nanmean(to_half, axis=1)]
-        if present[half] else [None] * (length + 1),
+        "reference_level": half / length,
+        "mean_distance_to_half": [_num(v) for v in np.nanmean(to_half, axis=1)],
         "pca_points": points,
         "pca_explained": pca.explained_variance_ratio_.tolist(),
         "silhouette_five_levels": silhouette,

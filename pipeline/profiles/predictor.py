@@ -14,7 +14,11 @@ and a logistic regression on entropy.
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,13 +27,13 @@ import torch
 import torch.nn as nn
 from sklearn.linear_model import LogisticRegression
 
-from pipeline.core.errors import ConfigError
+from pipeline.core.errors import ArtifactError, ConfigError
 from pipeline.core.io import read_json, read_parquet, write_json
 from pipeline.core.report import finite
 from pipeline.profiles import layout
 from pipeline.profiles.config import PredictorConfig, ProfilesConfig
 from pipeline.profiles.levels import LABELS, level
-from pipeline.profiles.traces import read_traces
+from pipeline.profiles.traces import read_traces, traces_path
 
 log = logging.getLogger(__name__)
 
@@ -194,34 +198,91 @@ def train_predictor(hidden: np.ndarray, entropy: np.ndarray, hits: np.ndarray,
     }
 
 
-def predict_models(profiles: ProfilesConfig, root: Path) -> dict:
-    """Train one predictor per scored model on its main-cell traces; write the results."""
-    grid = read_parquet(root / layout.GRID)
-    names = [m["name"] for m in read_json(root / layout.MODELS_INFO)["models"]]
-    k, length = profiles.grid.k, profiles.grid.length
-    main = grid.filter((pl.col("k") == k) & (pl.col("L") == length))
-    results, skipped = {}, {}
-    for name in names:
-        rows = main.filter(pl.col("model") == name).sort("seq_id")
-        traces = read_traces(root, name)
+def _run_path(root: Path, name: str) -> Path:
+    return root / layout.PREDICTOR / "runs" / f"{name}.json"
+
+
+@dataclass(frozen=True)
+class PredictorJob:
+    """Train the predictor of one scored model (a job of :mod:`pipeline.core.jobs`, so the
+    models' predictors train side by side, one thread each)."""
+
+    name: str
+    profiles: ProfilesConfig
+    root: Path
+
+    @property
+    def id(self) -> str:
+        return f"predictor-{self.name}"
+
+    @property
+    def size(self) -> int:
+        return 1
+
+    @property
+    def fingerprint(self) -> str:
+        content = {"predictor": self.profiles.predictor.model_dump(),
+                   "grid": self.profiles.grid.model_dump(),
+                   "traces": hashlib.sha256(
+                       traces_path(self.root, self.name).read_bytes()).hexdigest(),
+                   "code": hashlib.sha256(Path(__file__).read_bytes()).hexdigest()}
+        return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
+
+    def is_done(self) -> bool:
+        path = _run_path(self.root, self.name)
+        try:
+            return path.is_file() and read_json(path).get("fingerprint") == self.fingerprint
+        except ArtifactError:
+            return False
+
+    def run(self, on_progress: Callable[[int], None] | None = None) -> dict:
+        k, length = self.profiles.grid.k, self.profiles.grid.length
+        rows = read_parquet(self.root / layout.GRID).filter(
+            (pl.col("k") == k) & (pl.col("L") == length) & (pl.col("model") == self.name)
+        ).sort("seq_id")
+        traces = read_traces(self.root, self.name)
         hits = np.array(rows["hits"].to_list(), dtype=bool)
         try:
-            results[name] = train_predictor(traces["hidden"], traces["entropy"], hits,
-                                            rows["M"].to_numpy(), k, length, profiles.predictor)
+            result = train_predictor(traces["hidden"], traces["entropy"], hits,
+                                     rows["M"].to_numpy(), k, length, self.profiles.predictor)
+            log.info("%s: predictor token accuracy %.3f (floor %.3f), best epoch %d", self.name,
+                     result["predictor"]["token_accuracy"],
+                     result["floors"]["all_not_memorized"]["token_accuracy"],
+                     result["best_epoch"])
         except ConfigError as error:
             # One model without a spread of M (the smallest often has none) leaves the others
             # worth predicting; the report names it. None at all stops the stage.
-            skipped[name] = str(error)
-            log.warning("%s: predictor skipped: %s", name, error)
-            continue
-        log.info("%s: predictor token accuracy %.3f (floor %.3f), best epoch %d", name,
-                 results[name]["predictor"]["token_accuracy"],
-                 results[name]["floors"]["all_not_memorized"]["token_accuracy"],
-                 results[name]["best_epoch"])
+            result = {"skipped": str(error)}
+            log.warning("%s: predictor skipped: %s", self.name, error)
+        result["fingerprint"] = self.fingerprint
+        write_json(finite(result), _run_path(self.root, self.name))
+        if on_progress:
+            on_progress(1)
+        return result
+
+
+def predictor_jobs(profiles: ProfilesConfig, root: Path) -> list[PredictorJob]:
+    root = root.resolve()
+    names = [m["name"] for m in read_json(root / layout.MODELS_INFO)["models"]]
+    return [PredictorJob(name, profiles, root) for name in names]
+
+
+def collect(profiles: ProfilesConfig, root: Path) -> dict:
+    """Merge the models' predictors into one results file; stop when every model was
+    skipped."""
+    results, skipped = {}, {}
+    for name in [m["name"] for m in read_json(root / layout.MODELS_INFO)["models"]]:
+        result = read_json(_run_path(root, name))
+        result.pop("fingerprint", None)
+        if "skipped" in result:
+            skipped[name] = result["skipped"]
+        else:
+            results[name] = result
     if not results:
         raise ConfigError("no model has enough levels for the predictor: "
                           + "; ".join(f"{n}: {e}" for n, e in skipped.items()))
-    content = {"k": k, "L": length, "config": profiles.predictor.model_dump(),
-               "models": results, "skipped": skipped}
+    content = {"k": profiles.grid.k, "L": profiles.grid.length,
+               "config": profiles.predictor.model_dump(), "models": results,
+               "skipped": skipped}
     write_json(finite(content), root / layout.PREDICTOR_RESULTS)
     return content

@@ -250,7 +250,8 @@ def embedding_findings(embedding: dict, names: list[str], length: int) -> tuple[
     lines = ["## 5. Embeddings by level", "",
              "Last-layer hidden state (the LM head's input) of the latest token at each decoding "
              f"step, averaged per level M = j/{length}. Each level's Euclidean distance to the "
-             "M = 0.5 level (mean over steps), the cosine similarity of the M = 0 and M = 1 "
+             "M = 0.5 level (the reference; the populated level nearest to it when it is empty; "
+             "mean over steps), the cosine similarity of the M = 0 and M = 1 "
              "means, and the silhouette score of individual sequences by five-level bin. PCA "
              "picture in `figures/embeddings.png`. The paper shows pictures and matrices, no "
              "numbers; its claim is that levels separate, with distance growing with |M − 0.5|.",
@@ -260,15 +261,16 @@ def embedding_findings(embedding: dict, names: list[str], length: int) -> tuple[
     for name in names:
         e = embedding[name]
         dist = e["mean_distance_to_half"]
-        rows.append([name, e["silhouette_five_levels"], e["cosine"][0][length]]
+        rows.append([name, e["silhouette_five_levels"], e["cosine"][0][length],
+                     e["reference_level"]]
                     + [dist[j] for j in show] + [e["counts"][j] for j in show])
-    lines += _table(["model", "silhouette (5 levels)", "cos(M=0, M=1)"]
-                    + [f"dist M={j / length:g}→0.5" for j in show]
+    lines += _table(["model", "silhouette (5 levels)", "cos(M=0, M=1)", "reference M"]
+                    + [f"dist M={j / length:g}→ref" for j in show]
                     + [f"n M={j / length:g}" for j in show], rows)
     separated = []
     for name in names:
         d = embedding[name]["mean_distance_to_half"]
-        if d[0] is not None and d[length] is not None and d[half] is not None:
+        if d[0] is not None and d[length] is not None:
             separated.append(d[0] > 0 and d[length] > 0)
     findings = {"levels_separate": UNTESTABLE if not separated else
                 (REPRODUCED if all(separated) and all(
