@@ -82,8 +82,9 @@ def transition_figure(matrices: pl.DataFrame, path: Path) -> None:
     pairs = matrices.select("source", "target", "direction").unique(maintain_order=True)
     if pairs.height == 0:
         return
-    fig, axes = plt.subplots(2, (pairs.height + 1) // 2, figsize=(4 * ((pairs.height + 1) // 2),
-                                                                   7.5), squeeze=False)
+    columns = (pairs.height + 1) // 2
+    fig, axes = plt.subplots(2, columns, figsize=(4.2 * columns, 8.5), squeeze=False,
+                             layout="constrained")
     for ax, (source, target, _) in zip(axes.T.ravel(), pairs.iter_rows(), strict=False):
         rows = matrices.filter((pl.col("source") == source) & (pl.col("target") == target))
         matrix = rows["share"].to_numpy().reshape(N_LEVELS, N_LEVELS)
@@ -102,13 +103,16 @@ def transition_figure(matrices: pl.DataFrame, path: Path) -> None:
 def boundary_figure(curves: pl.DataFrame, models: list[str], k: int, length: int,
                     path: Path) -> None:
     fig, axes = plt.subplots(2, len(models), figsize=(3.6 * len(models), 6), squeeze=False)
+    levels = sorted(curves["level"].unique().to_list())
+    colours = {m: plt.cm.viridis(i / max(1, len(levels) - 1)) for i, m in enumerate(levels)}
     for col, name in enumerate(models):
         rows = curves.filter((pl.col("model") == name) & (pl.col("sequences") > 0))
         for (m,), t in rows.group_by("level", maintain_order=True):
             t = t.sort("index")
-            axes[0, col].plot(t["index"], t["unigram_freq"],
+            axes[0, col].plot(t["index"], t["unigram_freq"], color=colours[m],
                               label=f"M={m:g} (n={t['sequences'][0]})")
-            axes[1, col].plot(t["index"], t["entropy_nats"], label=f"M={m:g}")
+            axes[1, col].plot(t["index"], t["entropy_nats"], color=colours[m],
+                              label=f"M={m:g}")
         for ax in axes[:, col]:
             for x in (k - 1, k, k + length // 2):
                 ax.axvline(x, color="grey", linestyle=":", linewidth=0.8)
