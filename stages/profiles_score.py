@@ -11,7 +11,7 @@ from pipeline.profiles.score import ScoreJob, collect, score_jobs
 
 
 def jobs(params: ProfilesParams, root: Path) -> list[ScoreJob]:
-    return score_jobs(params.profiles, root)
+    return score_jobs(params.profiles, params.runtime, root)
 
 
 def work(params: ProfilesParams, root: Path) -> None:

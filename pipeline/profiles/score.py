@@ -26,6 +26,7 @@ import polars as pl
 import torch
 from safetensors.numpy import save_file
 
+from pipeline.core.config import RuntimeConfig
 from pipeline.core.errors import ArtifactError
 from pipeline.core.io import atomic_path, read_json, read_parquet, write_json, write_parquet
 from pipeline.core.probes.extraction import greedy_continuation
@@ -140,6 +141,9 @@ class ScoreJob:
     profiles: ProfilesConfig
     vocab_size: int
     root: Path
+    # Where the model runs; never part of the fingerprint (it changes no score beyond
+    # floating-point near-ties).
+    device: str = "cpu"
 
     @property
     def id(self) -> str:
@@ -170,7 +174,7 @@ class ScoreJob:
     def run(self, on_progress: Callable[[int], None] | None = None) -> dict:
         model = load_causal_lm(self.folder, self.vocab_size, self.profiles.grid.longest,
                                self.profiles.precision,
-                               native=self.profiles.model_source == "ladder")
+                               native=self.profiles.model_source == "ladder").to(self.device)
         frame, traces = score_model(self.name, model, read_sequences(self.root), self.profiles)
         write_parquet(frame, run_path(self.root, self.name))
         with atomic_path(traces_path(self.root, self.name)) as tmp:
@@ -188,10 +192,14 @@ class ScoreJob:
         return info
 
 
-def score_jobs(profiles: ProfilesConfig, root: Path) -> list[ScoreJob]:
+def score_jobs(profiles: ProfilesConfig, runtime: RuntimeConfig,
+               root: Path) -> list[ScoreJob]:
     root = root.resolve()
     vocab = int(read_json(root / layout.DATA_INFO)["vocab_size"])
-    return [ScoreJob(name, folder, profiles, vocab, root)
+    device = runtime.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return [ScoreJob(name, folder, profiles, vocab, root, device)
             for name, folder in model_folders(profiles, root)]
 
 
