@@ -36,6 +36,7 @@ TINY_PARAMS = {
             "tokenizer": "bpe",
             "bpe_vocab_size": 300,
             "seq_len": 16,
+            "dedup_span": 8,
             "holdout_fraction": 0.1,
             "max_holdout": 48,
             "seed": 0,
@@ -50,6 +51,14 @@ TINY_PARAMS = {
         "attack_calibration_fraction": 0.5,
         "score_batch_size": 64,
         "top_memorized": 3,
+        "ground_truth": {
+            "vocab_size": 16,
+            "seq_len": 8,
+            "reference_sequences": 64,
+            "dataset_sizes": [4, 16],
+            "model": {"n_layer": 1, "d_model": 8, "n_head": 1},
+            "reference_model": {"n_layer": 1, "d_model": 8, "n_head": 1},
+        },
     },
     "profiles": {
         "data": {"repetitions": [1, 16], "members_per_repetition": 6, "nonmembers": 12,

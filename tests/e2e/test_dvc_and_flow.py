@@ -21,7 +21,7 @@ BIN = str(Path(sys.executable).parent)
 METRICS = ("data/metrics/capacity.json", "data/metrics/corpus.json", "data/metrics/text.json",
            "data/metrics/profiles.json")
 MODEL_DIRS = ("data/models", "data/text/models", "data/text/reference/models",
-              "data/profiles/models")
+              "data/text/ground_truth/models", "data/profiles/models")
 
 
 def dvc(project: Path, *args: str) -> subprocess.CompletedProcess:
@@ -136,7 +136,8 @@ def test_flow_on_a_dask_cluster_gives_what_dvc_repro_gives(project, prefect_api,
     fates = run_flow(twin, executor="dask")  # a LocalCluster of 2 worker processes
     assert set(fates.values()) == {"ran"}, fates
     ours, theirs = weights(twin), weights(project)
-    assert len(ours) == 2 + 2 + 2 + 2  # capacity, text, oracle + same-size, profiles ladder
+    # capacity, text grid, oracle + same-size, ground truth: reference + 2 N, profiles ladder
+    assert len(ours) == 2 + 2 + 2 + 3 + 2
     assert ours.keys() == theirs.keys()
     assert all(ours[k] == theirs[k] for k in ours), "weights differ from dvc repro's"
     for path in METRICS:
@@ -158,8 +159,8 @@ def test_flow_trains_only_new_models_and_leaves_dvc_up_to_date(project, prefect_
         "validate_params": "ran",
         **dict.fromkeys(["capacity_data", "capacity_train", "capacity_score", "capacity_fit",
                          "capacity_report"], "ran"),
-        **dict.fromkeys(["text_corpus", "text_reference", "text_train", "text_score"],
-                        "skipped"),
+        **dict.fromkeys(["text_corpus", "text_reference", "text_train", "text_score",
+                         "text_ground_truth"], "skipped"),
         "text_report": "ran",
         **dict.fromkeys(["profiles_data", "profiles_train", "profiles_score", "profiles_analyze",
                          "profiles_predictor", "profiles_report"], "skipped"),
