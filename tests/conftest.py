@@ -60,6 +60,23 @@ TINY_PARAMS = {
             "reference_model": {"n_layer": 1, "d_model": 8, "n_head": 1},
         },
     },
+    "profiles": {
+        "data": {"repetitions": [1, 16], "members_per_repetition": 6, "nonmembers": 12,
+                 "seed": 0},
+        "model_source": "ladder",
+        "ladder": [{"n_layer": 1, "d_model": 8, "n_head": 1},
+                   {"n_layer": 1, "d_model": 16, "n_head": 2}],
+        "train": {"steps": 150, "batch_size": 8, "lr": 0.01, "early_stop": False,
+                  "eval_points": 2},
+        "hf_models": [],
+        "grid": {"k": 8, "length": 4, "lengths": [4, 8], "contexts": [4, 8]},
+        "precision": "fp32",
+        "score_batch_size": 64,
+        "gate": {"min_full_share": 0.01, "min_low_share": 0.1, "min_gap": 0.05, "min_models": 2},
+        "boundary_levels": [0.0, 0.5, 1.0],
+        "predictor": {"n_layer": 1, "n_head": 2, "epochs": 2, "batch_size": 8,
+                      "min_per_level": 1, "exclude_full": False},
+    },
 }
 
 
