@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from pipeline.capacity.config import CapacityConfig
 from pipeline.core.config import PARAMS_FILE, RuntimeConfig, Section, load, validate
+from pipeline.profiles.config import ProfilesConfig
 from pipeline.retention.config import RetentionConfig
 from pipeline.text.config import TextConfig
 
@@ -30,6 +31,8 @@ class Params(Section):
     """The capacity track (Morris et al. 2025, uniform random tokens)."""
     text: TextConfig
     """The text track (Morris et al. 2025, real text)."""
+    profiles: ProfilesConfig
+    """The profiles track (Chen, Han, Miyao 2024, memorization across model sizes)."""
     retention: RetentionConfig
     """The retention track (Badger 2026: what an embedding keeps; memory models)."""
 

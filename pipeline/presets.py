@@ -1,7 +1,8 @@
 """Named parameter presets, merged into ``params.yaml`` with one command.
 
     python -m pipeline.presets paper     # the paper's grid: 16 shapes, V=2048, S=64, 5 seeds, bf16,
-                                         # and its text track (FineWeb, GPT-2 tokenizer, 8 layers)
+                                         # its text track (FineWeb, GPT-2 tokenizer, 8 layers)
+                                         # and its profiles (Pythia 70m-12b, the Pile, fp16)
     python -m pipeline.presets paper-retention   # Badger 2026's scale: FineWeb-edu, 8k BPE,
                                          # 512-token retention, 4 × 256-token memory models
     git checkout params.yaml             # back to the laptop default
@@ -87,6 +88,33 @@ PRESETS: dict[str, dict] = {
             "extraction_prefixes": [8, 16, 32],
             "max_extraction_sequences": 10_000,
             "score_batch_size": 4096,
+        },
+        # Profiles (SCIENCE.md §2): Pythia-deduped 70m-12b at step 143000 (download each from
+        # the Hub, EleutherAI/pythia-<size>-deduped, into models/), scored in fp16 on the Pile
+        # as Pythia saw it: pre-tokenized sequences (EleutherAI's preshuffled deduped Pile,
+        # Pythia's tokenizer) as members, Pile sequences outside the training data as
+        # non-members, both as Parquet files with a `tokens` column. The paper's grid: L in
+        # {16, 32, 48, 64} at k = 32, k in {32, 48, 64, 96} at L = 16; its predictor.
+        "profiles": {
+            "data": {
+                "source": "tokens",
+                "members_path": "data/pile/members.parquet",
+                "nonmembers_path": "data/pile/nonmembers.parquet",
+                "token_column": "tokens",
+                "vocab_size": 50_277,
+                "repetitions": [1],
+                "members_per_repetition": 100_000,
+                "nonmembers": 10_000,
+            },
+            "model_source": "hf",
+            "hf_models": [f"models/pythia-{size}-deduped"
+                          for size in ("70m", "160m", "410m", "1b", "2.8b", "6.9b", "12b")],
+            "grid": {"k": 32, "length": 16, "lengths": [16, 32, 48, 64],
+                     "contexts": [32, 48, 64, 96]},
+            "precision": "fp16",
+            "score_batch_size": 128,
+            "predictor": {"n_layer": 4, "n_head": 8, "epochs": 30, "batch_size": 128,
+                          "lr": 0.0001, "max_per_level": 2000},
         },
     },
 }

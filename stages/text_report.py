@@ -20,7 +20,7 @@ from pipeline.text.plots import (
 )
 from pipeline.text.pool import load_decoder
 from pipeline.text.regime import regime_warnings
-from pipeline.text.report import markdown_report, text_metrics
+from pipeline.text.report import estimator_metrics, markdown_report, text_metrics
 from pipeline.text.summary import (
     by_size,
     double_descent_peaks,
@@ -57,11 +57,13 @@ def work(params: TextParams, root: Path) -> None:
     extraction_figure(table, prefixes, figures / "extraction.png")
     warnings = regime_warnings(totals, table, selection, alpha, prefixes,
                                text.train.eval_points, text.train.steps)
+    ground_truth = read_parquet(root / layout.GROUND_TRUTH_RESULTS)
     metrics = text_metrics(corpus, selection, table, alpha, peaks, summary, prefixes)
-    metrics.update(regime_warnings=warnings, degenerate=bool(warnings))
+    metrics.update(regime_warnings=warnings, degenerate=bool(warnings),
+                   estimator_check=estimator_metrics(ground_truth))
     write_json(finite(metrics), root / layout.TEXT_METRICS)
     write_text(markdown_report(text, corpus, selection, table, alpha, peaks, summary, gap,
-                               top_run, top, warnings), root / layout.REPORT)
+                               top_run, top, warnings, ground_truth), root / layout.REPORT)
     log.info("text report written to %s", layout.REPORT)
 
 

@@ -14,7 +14,12 @@ import numpy as np
 import polars as pl
 import statsmodels.api as sm
 
+from pipeline.core.integrity import require_finite
+
 REFERENCE = Path(__file__).parents[1] / "reference"
+# Share of a dataset memorized at a configuration's maximum from which the maximum is taken
+# to be set by the data (a lower bound on capacity), not by the model.
+DATA_LIMITED_SHARE = 0.95
 PAPER_TABLE1 = REFERENCE / "morris2025_table1_capacity.csv"
 PAPER_ALPHA = 3.64  # bits per parameter, Morris et al. 2025
 PAPER_ALPHA_BF16 = 3.51  # average over the 16 configurations
@@ -32,12 +37,13 @@ class AlphaFit:
 
 
 def memorization_by_size(totals: pl.DataFrame) -> pl.DataFrame:
-    """Seed-mean (and spread of) dataset memorization per (configuration, N)."""
+    """Seed-mean (and spread of) dataset memorization per (configuration, N). With one seed
+    the spread is undefined (null), not zero."""
     return (
         totals.group_by("config", "n_layer", "d_model", "params", "n_sequences")
         .agg(
             pl.col("memorized_bits").mean().alias("mem_bits_mean"),
-            pl.col("memorized_bits").std().fill_null(0.0).alias("mem_bits_std"),
+            pl.col("memorized_bits").std().alias("mem_bits_std"),
             pl.col("dataset_bits").first(),
             pl.len().alias("seeds"),
             pl.col("converged").all().alias("all_converged"),
@@ -58,6 +64,7 @@ def capacity_by_config(totals: pl.DataFrame) -> pl.DataFrame:
             pl.col("mem_bits_mean").alias("capacity_bits"),
             pl.col("mem_bits_std").alias("capacity_bits_std"),
             pl.col("n_sequences").alias("n_at_capacity"),
+            (pl.col("mem_bits_mean") / pl.col("dataset_bits")).alias("memorized_share_at_capacity"),
             pl.col("all_converged").alias("converged_at_capacity"),
         )
     )
@@ -72,11 +79,15 @@ def capacity_by_config(totals: pl.DataFrame) -> pl.DataFrame:
         best.join(span, on="config").join(runs, on="config")
         .with_columns(
             (pl.col("capacity_bits") / pl.col("params")).alias("bits_per_param"),
+            # Nearly all of the dataset memorized where the maximum sits: the data, not the
+            # model, set the value, which is then only a lower bound.
+            (pl.col("memorized_share_at_capacity") >= DATA_LIMITED_SHARE).alias("data_limited"),
+        )
+        .with_columns(
             # A plateau can only be read off a grid whose datasets hold more than the model
-            # stored; otherwise the capacity is a lower bound set by the data.
-            (pl.col("largest_dataset_bits") > 1.1 * pl.col("capacity_bits")).alias(
-                "grid_exceeds_capacity"
-            ),
+            # stored, at a maximum the data did not set.
+            ((pl.col("largest_dataset_bits") > 1.1 * pl.col("capacity_bits"))
+             & ~pl.col("data_limited")).alias("grid_exceeds_capacity"),
         )
         .sort("params", "config")
     )
@@ -86,6 +97,8 @@ def fit_alpha(capacity: pl.DataFrame, confidence: float = 0.95) -> AlphaFit:
     """OLS of capacity on parameters with no intercept."""
     x = capacity["params"].to_numpy().astype(float)
     y = capacity["capacity_bits"].to_numpy().astype(float)
+    require_finite(np.concatenate([x, y]), "capacity fit inputs (params, capacity_bits)",
+                   "a scored run is broken; rerun capacity_score")
     result = sm.OLS(y, x, hasconst=False).fit()  # through the origin, even for one row
     if len(x) > 1:
         low, high = result.conf_int(alpha=1 - confidence)[0]

@@ -14,6 +14,7 @@ from pipeline.capacity import layout
 from pipeline.capacity.config import CapacityConfig
 from pipeline.capacity.grid import Run, capacity_runs, objective, parameter_count
 from pipeline.core.errors import ArtifactError
+from pipeline.core.integrity import require_finite
 from pipeline.core.io import read_json, read_tokens, write_parquet
 from pipeline.core.model import GPT
 from pipeline.core.scoring import sequence_nll_bits, unintended_memorization
@@ -32,6 +33,8 @@ def score_run(config: CapacityConfig, run: Run,
     rule = objective(config)
     nll = sequence_nll_bits(model, tokens, first_token=rule.first_token, bos_id=rule.bos_id,
                             batch_size=config.score.batch_size)
+    require_finite(nll, f"{model_dir}: code lengths of its training sequences",
+                   "the model is broken; retrain it (dvc repro --force capacity_train)")
     reference = np.full(len(tokens), config.sequence_entropy_bits)
     memorized = unintended_memorization(nll, reference)
     per_sequence = pl.DataFrame({

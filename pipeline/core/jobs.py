@@ -6,13 +6,19 @@ and carries everything it needs to ``run`` in any process: `dvc repro` runs the 
 with :func:`run_jobs` here, and the Prefect flow maps the very same objects onto its task
 runner (a local process pool, or Dask). Tiny models are bound by Python overhead, so
 processes scale where threads would not.
+
+Workers never outlive their parent, however it ends (a watchdog in each worker exits when the
+parent is gone), and when one job fails the others are stopped at once, so nothing is written
+after the stage has failed.
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+import os
 import queue
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -49,10 +55,31 @@ def pending(jobs: Sequence[Job]) -> list[Job]:
     return [job for job in jobs if not job.is_done()]
 
 
-def init_worker(threads: int) -> None:
-    """Run once in every worker process: torch threads, and logging to stderr."""
+def init_worker(threads: int, parent: int | None = None) -> None:
+    """Run once in every worker process: torch threads, logging to stderr, and the watchdog
+    that ends the worker when ``parent`` (the process that started the pool; pass its pid,
+    as the worker may only get here after its parent is gone) ends."""
     torch.set_num_threads(threads)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    threading.Thread(target=_exit_with_parent, args=(parent or os.getppid(),), daemon=True,
+                     name="exit-with-parent").start()
+
+
+def _exit_with_parent(parent: int, interval: float = 0.2) -> None:
+    # An orphan is re-parented, so its parent id changes. Exiting at once (no cleanup) is
+    # safe: every write is atomic, and the next run removes the temporaries.
+    while os.getppid() == parent:
+        time.sleep(interval)
+    os._exit(70)
+
+
+_progress_channel = None
+
+
+def _init_pool_worker(threads: int, parent: int, channel) -> None:
+    global _progress_channel
+    init_worker(threads, parent)
+    _progress_channel = channel
 
 
 class _ProgressSender:
@@ -72,8 +99,8 @@ class _ProgressSender:
         self.pending, self.last = 0, time.monotonic()
 
 
-def _run_in_worker(job: Job, channel) -> Any:
-    sender = _ProgressSender(channel)
+def _run_in_worker(job: Job) -> Any:
+    sender = _ProgressSender(_progress_channel)
     try:
         return job.run(sender)
     finally:
@@ -94,20 +121,33 @@ def run_jobs(jobs: Sequence[Job], workers: int, threads_per_worker: int,
             torch.set_num_threads(threads_per_worker)
             return [job.run(bar.update) for job in jobs]
         context = mp.get_context("spawn")
-        with context.Manager() as manager, ProcessPoolExecutor(
+        channel = context.Queue()
+        pool = ProcessPoolExecutor(
             max_workers=min(workers, len(jobs)), mp_context=context,
-            initializer=init_worker, initargs=(threads_per_worker,),
-        ) as pool:
-            channel = manager.Queue()
-            running = {pool.submit(_run_in_worker, job, channel) for job in jobs}
+            initializer=_init_pool_worker, initargs=(threads_per_worker, os.getpid(), channel),
+        )
+        try:
+            running = {pool.submit(_run_in_worker, job) for job in jobs}
             while running:
                 done, running = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
                 _drain(channel, bar)
                 results.extend(future.result() for future in done)
             _drain(channel, bar)
+        except BaseException:
+            _stop_workers(pool)
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
         return results
     finally:
         bar.close()
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Kill the pool's workers now: after a failure (or Ctrl-C) no job may go on to write."""
+    # ProcessPoolExecutor.terminate_workers() arrives in Python 3.14; until then, its table.
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.terminate()
 
 
 def _drain(channel, bar) -> None:

@@ -17,8 +17,11 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save
 
+from pipeline.core.errors import ArtifactError
+from pipeline.core.integrity import require_intact
 from pipeline.core.io import atomic_dir
 
 WEIGHTS_FILE = "model.safetensors"
@@ -165,22 +168,35 @@ class GPT(nn.Module):
                  if k != "lm_head.weight"}
         with atomic_dir(directory) as tmp:
             self.config.to_hf().save_pretrained(tmp)
-            save_file(state, tmp / WEIGHTS_FILE, metadata={"format": "pt"})
+            # Serialized here and written by Python, so the file gets the umask's permissions
+            # (safetensors' own save_file creates it 0600).
+            (tmp / WEIGHTS_FILE).write_bytes(save(state, metadata={"format": "pt"}))
             for name, content in (extra_files or {}).items():
                 (tmp / name).write_text(json.dumps(content, indent=2, sort_keys=True) + "\n")
 
     @classmethod
     def from_pretrained(cls, directory: str | Path) -> GPT:
-        """Load a folder written by :meth:`save_pretrained` (or any GPT-2 HF folder)."""
+        """Load a folder written by :meth:`save_pretrained` (or any GPT-2 HF folder). A folder
+        the trainer sealed must still match its checksums; unreadable files are named."""
         directory = Path(directory)
         config_path, weights_path = directory / "config.json", directory / WEIGHTS_FILE
         for path in (config_path, weights_path):
             if not path.is_file():
-                raise FileNotFoundError(f"{path}: missing from model folder")
-        model = cls(GPTConfig.from_hf_dict(json.loads(config_path.read_text())))
-        state = load_file(weights_path)
-        state.setdefault("lm_head.weight", state["transformer.wte.weight"])
-        model.load_state_dict(state, strict=True)
+                raise ArtifactError(f"{path}: missing from the model folder; rerun the stage"
+                                    " that trains it")
+        require_intact(directory, "rerun the stage that trains it, which retrains this model"
+                       " (`dvc repro --force <stage>` if DVC reports it up to date)")
+        try:
+            config = GPTConfig.from_hf_dict(json.loads(config_path.read_text()))
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as error:
+            raise ArtifactError(f"{config_path}: not a GPT-2 config ({error!r})") from error
+        model = cls(config)
+        try:
+            state = load_file(weights_path)
+            state.setdefault("lm_head.weight", state["transformer.wte.weight"])
+            model.load_state_dict(state, strict=True)
+        except (SafetensorError, KeyError, RuntimeError) as error:
+            raise ArtifactError(f"{weights_path}: unreadable weights ({error})") from error
         return model
 
 

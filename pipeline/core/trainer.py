@@ -6,6 +6,9 @@ length. AdamW (fused where the device supports it) with linear warmup and cosine
 gradient clipping, fp32 or bf16 autocast, and the device chosen automatically. Every
 ``checkpoint_every`` steps the full state (weights, optimizer, data order, curve) is saved,
 so a killed run resumes where it stopped and ends exactly where an uninterrupted one would.
+Model folders and checkpoints are sealed with checksums (:mod:`pipeline.core.integrity`): a
+run is skipped, or resumed, only from bytes that verify; anything else is redone. A loss or
+gradient norm that is not finite stops the run with the step and what to change.
 At ``eval_points`` steps the model scores its whole training set, giving the training curve
 (loss and memorized bits against step) and the convergence judgement.
 
@@ -32,6 +35,15 @@ import polars as pl
 import torch
 
 from pipeline.core.config import RuntimeConfig, TrainConfig
+from pipeline.core.device import resolve_device, resolve_precision
+from pipeline.core.integrity import (
+    NonFiniteError,
+    is_intact,
+    remove_temporaries,
+    remove_temporaries_of,
+    require_finite,
+    seal,
+)
 from pipeline.core.io import atomic_path, read_json, write_csv
 from pipeline.core.objectives import Objective
 from pipeline.core.scoring import unintended_memorization
@@ -40,7 +52,7 @@ log = logging.getLogger(__name__)
 
 TRAINING_FILE = "training.json"
 # Code that determines trained weights: editing it retrains, just as `dvc repro` assumes.
-_TRAINING_SOURCES = ("trainer.py", "model.py", "objectives.py", "scoring.py")
+_TRAINING_SOURCES = ("trainer.py", "model.py", "objectives.py", "scoring.py", "device.py")
 CODE_VERSION = hashlib.sha256(
     b"".join((Path(__file__).parent / name).read_bytes() for name in _TRAINING_SOURCES)
 ).hexdigest()[:16]
@@ -95,14 +107,17 @@ class TrainJob:
         return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
 
     def is_done(self) -> bool:
-        """True when ``model_dir`` holds a model trained with exactly these settings."""
+        """True when ``model_dir`` holds a model trained with exactly these settings, whose
+        files still match their checksums (a damaged one is retrained, with a warning)."""
         path = self.model_dir / TRAINING_FILE
         if not path.is_file() or not self.curve_path.is_file():
             return False
         try:
-            return read_json(path).get("fingerprint") == self.fingerprint
+            if read_json(path).get("fingerprint") != self.fingerprint:
+                return False
         except Exception:
             return False
+        return is_intact(self.model_dir, f"run {self.run_id}")
 
     def run(self, on_progress: Callable[[int], None] | None = None) -> TrainSummary:
         return Trainer(self, on_progress).run()
@@ -118,25 +133,11 @@ class TrainSummary:
     converged: bool
     fully_memorized: bool
     resumed_from_step: int
-    wall_seconds: float
+    wall_seconds: float  # the whole run's, summed over resumed sessions
     tokens_per_second: float  # training tokens per second, evaluation time excluded
     device: str
     precision: str
     fingerprint: str
-
-
-def resolve_device(device: str) -> str:
-    if device != "auto":
-        return device
-    if torch.cuda.is_available():
-        return "cuda"
-    return "cpu"
-
-
-def resolve_precision(precision: str, device: str) -> str:
-    if precision != "auto":
-        return precision
-    return "bf16" if device == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
 
 
 def learning_rate(step: int, config: TrainConfig) -> float:
@@ -202,7 +203,11 @@ class Trainer:
         order_rng = torch.Generator().manual_seed(job.seed + 1)
         batch_size = min(config.batch_size, len(data))
         state = {"step": 0, "perm": torch.randperm(len(data), generator=order_rng), "cursor": 0,
-                 "curve": [], "loss_sum": 0.0, "loss_count": 0}
+                 "curve": [], "loss_sum": 0.0, "loss_count": 0, "seconds": 0.0,
+                 "train_seconds": 0.0, "trained_tokens": 0}
+        # A killed save or checkpoint leaves temporaries; none may end up in an output.
+        remove_temporaries(job.checkpoint_dir)
+        remove_temporaries_of(job.model_dir)
         resumed_from = self._resume(model, optimizer, order_rng, state)
         training_model = torch.compile(model) if self.runtime.compile else model
         dataset_bits = float(np.sum(np.broadcast_to(job.reference_bits, len(data))))
@@ -211,8 +216,8 @@ class Trainer:
         evals = eval_steps(config)
         if resumed_from == 0 and 0 in evals:
             self._evaluate(model, state)
-        started, steps_at_start = time.perf_counter(), state["step"]
         self.eval_seconds = 0.0
+        self._mark = (time.perf_counter(), 0.0, state["step"])
 
         micro_batch = min(self.runtime.micro_batch_size or batch_size, batch_size)
         model.train()
@@ -231,7 +236,8 @@ class Trainer:
                 loss = chunk_loss * (len(chunk) / len(idx))
                 loss.backward()
                 batch_loss += loss.item()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            self._check_finite(state["step"], batch_loss, float(grad_norm))
             optimizer.step()
             state["step"] += 1
             state["loss_sum"] += batch_loss
@@ -247,14 +253,13 @@ class Trainer:
                     self.on_steps(config.steps - state["step"])
                     break
             if state["step"] in checkpoints:
+                self._account_time(state)
                 self._save_checkpoint(model, optimizer, order_rng, state)
 
-        elapsed = time.perf_counter() - started
-        train_seconds = elapsed - self.eval_seconds
         if state["curve"][-1]["step"] != state["step"]:
             self._evaluate(model, state)
+        self._account_time(state)
         converged, full = is_converged(state["curve"], dataset_bits, config)
-        trained_tokens = (state["step"] - steps_at_start) * batch_size * job.tokens.shape[1]
         summary = TrainSummary(
             run_id=job.run_id,
             steps=state["step"],
@@ -264,18 +269,42 @@ class Trainer:
             converged=converged,
             fully_memorized=full,
             resumed_from_step=resumed_from,
-            wall_seconds=round(elapsed, 3),
-            tokens_per_second=round(trained_tokens / max(train_seconds, 1e-9), 1),
+            wall_seconds=round(state["seconds"], 3),
+            tokens_per_second=round(state["trained_tokens"] / max(state["train_seconds"], 1e-9),
+                                    1),
             device=self.device,
             precision=self.precision,
             fingerprint=job.fingerprint,
         )
         write_csv(pl.DataFrame(state["curve"]), job.curve_path)
         model.cpu().save_pretrained(job.model_dir, extra_files={TRAINING_FILE: asdict(summary)})
+        seal(job.model_dir)
         shutil.rmtree(job.checkpoint_dir, ignore_errors=True)
         log.info("%s: %d steps, %.0f of %.0f bits memorized, converged=%s (%.1fs)", job.run_id,
-                 summary.steps, summary.memorized_bits, dataset_bits, converged, elapsed)
+                 summary.steps, summary.memorized_bits, dataset_bits, converged,
+                 summary.wall_seconds)
         return summary
+
+    def _check_finite(self, step: int, loss: float, grad_norm: float) -> None:
+        if math.isfinite(loss) and math.isfinite(grad_norm):
+            return
+        raise NonFiniteError(
+            f"{self.job.run_id}: training diverged at step {step + 1}: loss {loss}, gradient"
+            f" norm {grad_norm}; lower the track's train.lr (now {self.config.lr}) or raise"
+            f" train.warmup_fraction (now {self.config.warmup_fraction})"
+            + ("; or set runtime.precision: fp32" if self.precision == "bf16" else ""))
+
+    def _account_time(self, state: dict) -> None:
+        """Add the wall and training time (and tokens) since the last call to the run's
+        totals, which checkpoints carry: a resumed run reports the whole run's."""
+        now = time.perf_counter()
+        since, eval_since, step_since = self._mark
+        state["seconds"] += now - since
+        state["train_seconds"] += (now - since) - (self.eval_seconds - eval_since)
+        batch_size = min(self.config.batch_size, len(self.job.tokens))
+        state["trained_tokens"] += (state["step"] - step_since) * batch_size \
+            * self.job.tokens.shape[1]
+        self._mark = (now, self.eval_seconds, state["step"])
 
     def _next_batch(self, state: dict, batch_size: int, rng: torch.Generator) -> torch.Tensor:
         """The next batch of a shuffled pass over the data; reshuffles after each epoch."""
@@ -290,6 +319,8 @@ class Trainer:
         nll = self.job.objective.sequence_bits(
             model, self.job.tokens, device=self.device, autocast_dtype=self.autocast_dtype,
         )
+        require_finite(nll, f"{self.job.run_id}: per-sequence code lengths at step"
+                       f" {state['step']}", "the model diverged; lower the track's train.lr")
         memorized = float(unintended_memorization(nll, self.job.reference_bits).sum())
         mean_loss = state["loss_sum"] / state["loss_count"] if state["loss_count"] else math.nan
         state["curve"].append({
@@ -314,10 +345,13 @@ class Trainer:
         }
         with atomic_path(self.job.checkpoint_dir / CHECKPOINT_FILE) as tmp:
             torch.save(payload, tmp)
+        seal(self.job.checkpoint_dir)
 
     def _resume(self, model, optimizer, rng: torch.Generator, state: dict) -> int:
         path = self.job.checkpoint_dir / CHECKPOINT_FILE
         if not path.is_file():
+            return 0
+        if not is_intact(self.job.checkpoint_dir, f"run {self.job.run_id}'s checkpoint"):
             return 0
         try:
             # weights_only: a checkpoint is data, never code to unpickle.

@@ -35,7 +35,12 @@ from prefect.task_runners import TaskRunner  # noqa: E402
 
 from pipeline.core.errors import PipelineError  # noqa: E402
 from pipeline.core.jobs import Job  # noqa: E402
-from pipeline.core.stage import pending_jobs, run_work, stage_params  # noqa: E402
+from pipeline.core.stage import (  # noqa: E402
+    pending_jobs,
+    prepare_stage,
+    run_work,
+    stage_params,
+)
 from pipeline.flows.artifacts import publish  # noqa: E402
 from pipeline.flows.dvc_graph import DvcProject, locked_project  # noqa: E402
 from pipeline.flows.runners import task_runner  # noqa: E402
@@ -103,6 +108,7 @@ class StageRunner:
         self.project.remove_outputs(stage)
         module = importlib.import_module(f"stages.{stage}")
         params = stage_params(module, self.root)
+        prepare_stage(module, params, self.root)
         jobs = pending_jobs(module, params, self.root)
         threads = params.runtime.threads_per_worker
         futures = [self.runner.submit(run_job.with_options(task_run_name=f"{stage}: {job.id}"),

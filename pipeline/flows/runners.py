@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import os
+
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner
 
 from pipeline.core.config import RuntimeConfig
@@ -20,7 +22,7 @@ from pipeline.core.jobs import init_worker
 def task_runner(runtime: RuntimeConfig) -> TaskRunner:
     if runtime.executor == "local":
         return ProcessPoolTaskRunner(max_workers=runtime.workers, initializer=init_worker,
-                                     initargs=(runtime.threads_per_worker,))
+                                     initargs=(runtime.threads_per_worker, os.getpid()))
     if runtime.executor == "dask":
         from prefect_dask import DaskTaskRunner
 

@@ -57,8 +57,18 @@ class CorpusConfig(Section):
     """bpe only: vocabulary size of the trained BPE."""
     seq_len: Annotated[int, Field(ge=4)] = 64
     """S: tokens per sequence (non-overlapping, never spanning two documents)."""
+    dedup_span: PositiveInt = 32
+    """K: a sequence sharing a run of K tokens, at any offsets, with an earlier kept one is
+    dropped, across the whole pool (members and non-members alike); K = seq_len removes exact
+    duplicates only."""
     holdout_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.1
-    """Share of the deduplicated sequences held out as non-members."""
+    """Share of the deduplicated documents held out: their sequences are the test non-members
+    (the trained tokenizer never sees them)."""
+    reference_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.3
+    """Share of the documents in the reference pool, where the oracle candidates and the
+    same-size references train; disjoint from the grid's members by document and span."""
+    validation_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.05
+    """Share of the documents in the validation split, on which the oracle is chosen."""
     max_holdout: Annotated[int, Field(ge=2)] = 10_000
     """At most this many non-members (the paper: 10,000)."""
     seed: Seed = 0
@@ -68,7 +78,43 @@ class CorpusConfig(Section):
     def _check(self) -> CorpusConfig:
         if self.source == "local" and not self.path:
             raise ValueError('source "local" needs corpus.path (a file, directory or glob)')
+        shares = self.holdout_fraction + self.reference_fraction + self.validation_fraction
+        if shares >= 1:
+            raise ValueError(f"holdout_fraction + reference_fraction + validation_fraction = "
+                             f"{shares:g} leaves no document for the grid's members (need < 1)")
+        if self.dedup_span > self.seq_len:
+            raise ValueError(f"dedup_span ({self.dedup_span}) is longer than seq_len "
+                             f"({self.seq_len}): a span must fit in a sequence")
         return self
+
+
+class GroundTruthConfig(Section):
+    """The estimator check: text from a random Markov chain, whose code lengths are known
+    exactly, through the text track's reference and grid machinery (stage
+    text_ground_truth)."""
+
+    vocab_size: Annotated[int, Field(ge=2, le=65_536)] = 64
+    """V of the chain."""
+    seq_len: Annotated[int, Field(ge=4)] = 64
+    """Tokens per sequence."""
+    concentration: Annotated[float, Field(gt=0)] = 0.1
+    """Dirichlet concentration of each transition row: small gives peaked, text-like rows."""
+    seed: Seed = 0
+    """Seed of the chain, its samples, and the models."""
+    reference_sequences: PositiveInt = 8192
+    """Size of the reference's own pool (disjoint draws from the chain)."""
+    dataset_sizes: Annotated[list[PositiveInt], Field(min_length=1)] = [64, 256, 1024]
+    """N of the models whose mem_U is estimated and computed exactly."""
+    model: ModelConfig = ModelConfig(n_layer=1, d_model=32, n_head=2)
+    """Shape of the models trained on N members (with ``text.train``)."""
+    reference_model: ModelConfig = ModelConfig(n_layer=2, d_model=32, n_head=2)
+    """Shape of the reference (with ``text.reference_train``)."""
+
+    @field_validator("dataset_sizes")
+    @classmethod
+    def _unique_sizes(cls, value: list[int]) -> list[int]:
+        unique("values", value)
+        return value
 
 
 class TextConfig(Section):
@@ -83,9 +129,13 @@ class TextConfig(Section):
     seeds: Annotated[list[Seed], Field(min_length=1)]
     """Each seed draws its own training subsets and initialization."""
     oracle_configs: Annotated[list[ModelConfig], Field(min_length=1)]
-    """Oracle candidates, trained on the whole member pool; the lowest held-out loss wins."""
+    """Oracle candidates, trained on the whole reference pool; the lowest validation loss
+    wins."""
     train: TrainConfig
-    """Training of the grid and the references (stages text_reference, text_train)."""
+    """Training of the grid (stage text_train), and of the references unless
+    ``reference_train`` is given."""
+    reference_train: TrainConfig | None = None
+    """Training of the references (stage text_reference); null: as ``train``."""
     extraction_prefixes: Annotated[list[PositiveInt], Field(min_length=1)] = [8, 16, 32]
     """Prefix lengths k from which greedy decoding must reproduce the rest of a sequence."""
     max_extraction_sequences: PositiveInt = 10_000
@@ -99,6 +149,8 @@ class TextConfig(Section):
     """The report quotes this many most memorized sequences."""
     confidence: Annotated[float, Field(gt=0, lt=1)] = 0.95  # intervals of the membership law
     """Confidence level of the membership-law intervals."""
+    ground_truth: GroundTruthConfig = GroundTruthConfig()
+    """The estimator checked against a Markov chain's exact code lengths."""
 
     @field_validator("configs", "oracle_configs")
     @classmethod

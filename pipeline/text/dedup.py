@@ -1,4 +1,4 @@
-"""Deduplication: exact and near-duplicate documents, and exact duplicate token sequences.
+"""Deduplication: exact and near-duplicate documents, and token sequences sharing a span.
 
 Every function keeps the first occurrence, preserves the input order of what it keeps, and
 is deterministic across processes and runs (hashlib and seeded MinHash, no ``hash()``).
@@ -127,18 +127,31 @@ def near_dedup_documents(
     return kept, df.height - kept.height
 
 
-def dedup_sequences(tokens: np.ndarray) -> tuple[np.ndarray, int]:
-    """Drop rows of a 2-D token array that equal an earlier row; keep the original order.
+def span_hashes(tokens: np.ndarray, span: int) -> np.ndarray:
+    """A 64-bit polynomial hash of every ``span``-token window of every row, ``[n, S-span+1]``.
 
-    Returns the kept rows (same dtype) and the number removed.
-    """
+    Arithmetic wraps modulo 2^64; two different windows collide with probability about
+    2^-64 per pair, which for a million windows is about 3·10^-8 in all."""
+    windows = np.lib.stride_tricks.sliding_window_view(
+        np.ascontiguousarray(tokens).astype(np.uint64), span, axis=1)
+    powers = np.full(span, 1_000_003, dtype=np.uint64) ** np.arange(span - 1, -1, -1,
+                                                                    dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        return (windows * powers).sum(axis=-1, dtype=np.uint64)
+
+
+def span_dedup_sequences(tokens: np.ndarray, span: int) -> np.ndarray:
+    """Which rows to keep so that no two kept rows share a run of ``span`` tokens at any
+    offsets: each row, in order, is dropped if any of its windows occurs in an earlier kept
+    row. Exact duplicates are the special case ``span = S``. Returns a boolean mask."""
     if tokens.ndim != 2:
         raise ValueError(f"expected a 2-D array [sequences, seq_len], got shape {tokens.shape}")
-    if tokens.shape[0] == 0:
-        return tokens.copy(), 0
-    rows = np.ascontiguousarray(tokens)
-    # A void view makes each row one opaque scalar, so np.unique compares whole rows.
-    as_void = rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))).ravel()
-    _, first = np.unique(as_void, return_index=True)
-    first.sort()
-    return rows[first], tokens.shape[0] - first.size
+    if not 1 <= span <= tokens.shape[1]:
+        raise ValueError(f"span must lie in [1, {tokens.shape[1]}], got {span}")
+    keep = np.zeros(tokens.shape[0], dtype=bool)
+    seen: set[int] = set()
+    for row, hashes in enumerate(span_hashes(tokens, span).tolist()):
+        if seen.isdisjoint(hashes):
+            keep[row] = True
+            seen.update(hashes)
+    return keep

@@ -1,10 +1,10 @@
 """The text model grid (shape × N × seed) and its references, as training jobs.
 
 Run ids: ``L{layers}-D{width}-N{N}-S{seed}`` for the grid, ``oracle-L{..}-D{..}`` for oracle
-candidates (trained on the whole member pool) and ``same-size-L{..}-D{..}-N{N}-S{seed}`` for
-the same-size references (trained on the largest N). Training set of (N, seed): the first N
-members in the order ``permutation(seed)``, so within a seed a larger N contains every
-smaller one, and the same-size reference's data contains every grid run's data of that seed.
+candidates and ``same-size-L{..}-D{..}`` for the same-size references (both trained on the
+whole reference pool, which shares no document with the members). Training set of (N, seed):
+the first N members in the order ``permutation(seed)``, so within a seed a larger N contains
+every smaller one.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ class ReferenceRun:
     def run_id(self) -> str:
         if self.kind == "oracle":
             return f"oracle-{self.model.name}"
-        return f"same-size-{self.model.name}-N{self.n_sequences}-S{self.seed}"
+        return f"same-size-{self.model.name}"
 
 
 def text_runs(text: TextConfig) -> list[GridRun]:
@@ -53,9 +53,9 @@ def text_runs(text: TextConfig) -> list[GridRun]:
 
 
 def reference_runs(text: TextConfig) -> list[ReferenceRun]:
-    seed, largest = text.seeds[0], max(text.dataset_sizes)
+    seed = text.seeds[0]
     oracles = [ReferenceRun("oracle", m, None, seed) for m in text.oracle_configs]
-    return oracles + [ReferenceRun("same_size", m, largest, seed) for m in text.configs]
+    return oracles + [ReferenceRun("same_size", m, None, seed) for m in text.configs]
 
 
 def check_dataset_sizes(text: TextConfig, pool_size: int) -> None:

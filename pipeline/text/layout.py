@@ -10,7 +10,9 @@ TEXT = layout.DATA / "text"
 
 CORPUS = TEXT / "corpus"                      # stage corpus
 MEMBERS = CORPUS / "members.parquet"          # the member pool, in a seeded random order
-NONMEMBERS = CORPUS / "nonmembers.parquet"    # held-out sequences, disjoint from the pool
+NONMEMBERS = CORPUS / "nonmembers.parquet"    # held-out test sequences (other documents)
+REFERENCE_POOL = CORPUS / "reference.parquet" # where the references train (other documents)
+VALIDATION = CORPUS / "validation.parquet"    # where the oracle is chosen (other documents)
 TOKENIZER = CORPUS / "tokenizer.json"         # decodes token ids back to text
 CORPUS_INFO = CORPUS / "corpus.json"          # tokenizer, vocabulary, corpus name
 CORPUS_METRICS = layout.METRICS / "corpus.json"
@@ -29,6 +31,9 @@ CHECKPOINTS = layout.CHECKPOINTS / "text"     # transient, never tracked
 SCORES = TEXT / "scores"                      # stage text_score
 TOTALS = SCORES / "totals.parquet"
 TFIDF = SCORES / "tfidf_members.parquet"
+
+GROUND_TRUTH = TEXT / "ground_truth"          # stage text_ground_truth
+GROUND_TRUTH_RESULTS = GROUND_TRUTH / "results.parquet"
 
 PLOTS = TEXT / "plots"                        # stage text_report
 FIGURES = TEXT / "figures"

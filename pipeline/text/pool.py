@@ -27,6 +27,12 @@ def read_pool(root: Path = Path(".")) -> tuple[np.ndarray, np.ndarray]:
     return read_tokens(root / layout.MEMBERS), read_tokens(root / layout.NONMEMBERS)
 
 
+def read_reference_pools(root: Path = Path(".")) -> tuple[np.ndarray, np.ndarray]:
+    """The reference pool (where references train) and the validation split (where the
+    oracle is chosen): other documents than the members' and the non-members'."""
+    return read_tokens(root / layout.REFERENCE_POOL), read_tokens(root / layout.VALIDATION)
+
+
 def load_decoder(root: Path = Path(".")) -> Tokenizer:
     """The corpus stage's tokenizer, to turn token ids back into text."""
     path = root / layout.TOKENIZER

@@ -12,25 +12,21 @@ import time
 from pathlib import Path
 from typing import Any
 
-from transformers import PreTrainedTokenizerBase
+import polars as pl
 
-from pipeline.core.io import write_json, write_text, write_tokens
+from pipeline.core.io import tokens_frame, write_json, write_parquet, write_text
 from pipeline.text import layout
 from pipeline.text.config import CorpusConfig
 from pipeline.text.corpus import CorpusError, load_corpus
-from pipeline.text.ingest import ingest
+from pipeline.text.ingest import POOLS, ingest
 from pipeline.text.tokenize import gpt2_tokenizer, token_dtype, train_bpe_tokenizer, vocab_size_of
 
 log = logging.getLogger(__name__)
 
+DOCUMENT = "document"  # the column giving each sequence's document (index among those kept)
 MIN_SEQUENCES_PER_SIDE = 2  # the membership attack needs two of each to calibrate and evaluate
-
-
-def build_tokenizer(config: CorpusConfig, texts: list[str]) -> PreTrainedTokenizerBase:
-    """GPT-2's BPE (the paper's), or a byte-level BPE trained on the loaded documents."""
-    if config.tokenizer == "gpt2":
-        return gpt2_tokenizer()
-    return train_bpe_tokenizer(texts, config.bpe_vocab_size)
+POOL_FILES = {"members": layout.MEMBERS, "reference": layout.REFERENCE_POOL,
+              "validation": layout.VALIDATION, "nonmembers": layout.NONMEMBERS}
 
 
 def prepare_corpus(config: CorpusConfig, root: Path = Path(".")) -> dict[str, Any]:
@@ -50,30 +46,37 @@ def prepare_corpus(config: CorpusConfig, root: Path = Path(".")) -> dict[str, An
             f"{loaded['skipped_empty']} empty, {loaded['skipped_undecodable']} undecodable"
         )
 
-    step = time.perf_counter()
-    tokenizer = build_tokenizer(config, documents["text"].to_list())
-    vocab_size = vocab_size_of(tokenizer)
-    seconds["tokenizer"] = time.perf_counter() - step
-    log.info("tokenizer %s: vocabulary of %d", config.tokenizer, vocab_size)
-
+    # A trained BPE learns from member documents only: ingest splits, then trains it.
+    tokenizers = ({"tokenizer": gpt2_tokenizer()} if config.tokenizer == "gpt2" else
+                  {"train_tokenizer": lambda texts: train_bpe_tokenizer(texts,
+                                                                        config.bpe_vocab_size)})
     result = ingest(
-        documents, tokenizer=tokenizer, seq_len=config.seq_len,
+        documents, **tokenizers, seq_len=config.seq_len, dedup_span=config.dedup_span,
         near_dup_threshold=config.near_dup_threshold, holdout_fraction=config.holdout_fraction,
+        reference_fraction=config.reference_fraction,
+        validation_fraction=config.validation_fraction,
         max_holdout=config.max_holdout, seed=config.seed, num_perm=config.num_perm,
     )
+    tokenizer = result.tokenizer
+    vocab_size = vocab_size_of(tokenizer)
+    log.info("tokenizer %s: vocabulary of %d", config.tokenizer, vocab_size)
     seconds |= result.seconds
-    for side, count in (("members", result.counts["members"]),
-                        ("nonmembers", result.counts["nonmembers"])):
+    for side in POOLS:
+        count = result.counts[side]
         if count < MIN_SEQUENCES_PER_SIDE:
             raise CorpusError(
-                f"only {count} {side} after deduplication ({result.counts['sequences_kept']} "
-                f"sequences kept): need at least {MIN_SEQUENCES_PER_SIDE}; use more documents "
-                "(corpus.max_documents, corpus.path) or change corpus.holdout_fraction"
+                f"only {count} {side} sequences after deduplication "
+                f"({result.counts['sequences_kept']} sequences kept): need at least "
+                f"{MIN_SEQUENCES_PER_SIDE}; use more documents (corpus.max_documents, "
+                "corpus.path) or change corpus.holdout_fraction, reference_fraction or "
+                "validation_fraction"
             )
 
     dtype = token_dtype(vocab_size).name
-    write_tokens(result.members, dtype, root / layout.MEMBERS)
-    write_tokens(result.nonmembers, dtype, root / layout.NONMEMBERS)
+    # Each row's document travels with it, for splits by document downstream.
+    for pool, path in POOL_FILES.items():
+        write_parquet(tokens_frame(result.pool(pool), dtype).with_columns(
+            pl.Series(DOCUMENT, result.documents[pool])), root / path)
     write_text(tokenizer.backend_tokenizer.to_str(), root / layout.TOKENIZER)
     info = {
         "corpus_name": loaded["corpus_name"],
@@ -82,8 +85,7 @@ def prepare_corpus(config: CorpusConfig, root: Path = Path(".")) -> dict[str, An
         "vocab_size": vocab_size,
         "seq_len": config.seq_len,
         "token_dtype": dtype,
-        "members": result.counts["members"],
-        "nonmembers": result.counts["nonmembers"],
+        **{pool: result.counts[pool] for pool in POOLS},
     }
     write_json(info, root / layout.CORPUS_INFO)
     seconds["total"] = time.perf_counter() - started

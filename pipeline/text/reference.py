@@ -2,13 +2,19 @@
 data in general, against which a grid model's extra knowledge of its own training sequences
 is measured.
 
-* **Oracle**: each candidate in ``text.oracle_configs`` is trained on the whole member pool;
-  the one with the lowest held-out loss (mean bits per scored token on the non-members) is
-  the oracle.
-* **Same-size reference**: each grid shape trained on the largest N.
+Every reference trains on the *reference pool*: documents disjoint from the grid's members,
+the validation split and the test non-members, sharing no ``dedup_span``-token span with
+them (the corpus stage). A reference has therefore seen none of what it scores.
+
+* **Oracle**: each candidate in ``text.oracle_configs`` is trained on the whole reference
+  pool; the one with the lowest loss on the validation split (mean bits per scored token) is
+  the oracle. The test non-members are not used to choose it.
+* **Same-size reference**: each grid shape trained on the whole reference pool.
 
 Both are cached like the grid (a model trained with the same settings is not retrained).
-Their per-sequence code lengths on members and non-members are written next to them.
+Their per-sequence code lengths on members and non-members are written next to them, and
+the leak check compares each reference's bits per token on the members with the test
+non-members': a reference that saw the members codes them shorter.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from tqdm.auto import tqdm
 
 from pipeline.core.config import RuntimeConfig
 from pipeline.core.errors import ArtifactError
+from pipeline.core.integrity import require_finite
 from pipeline.core.io import read_json, read_parquet, write_json, write_parquet
 from pipeline.core.model import GPT
 from pipeline.core.scoring import sequence_nll_bits
@@ -39,11 +46,14 @@ from pipeline.text.grid import (
     subset_indices,
     uniform_bits,
 )
-from pipeline.text.pool import read_corpus_info, read_pool
+from pipeline.text.pool import read_corpus_info, read_pool, read_reference_pools
 
 log = logging.getLogger(__name__)
 
 ORACLE = "oracle"
+# A reference's bits/token on the grid's members and on the test non-members must agree to
+# this share; more means it has seen (or is unlike) what it scores.
+LEAK_TOLERANCE = 0.02
 
 
 def same_size_column(config_name: str) -> str:
@@ -51,13 +61,14 @@ def same_size_column(config_name: str) -> str:
 
 
 def reference_job(text: TextConfig, runtime: RuntimeConfig, ref: ReferenceRun,
-                  members: np.ndarray, vocab_size: int, root: Path = Path(".")) -> TrainJob:
-    """Training job of one reference; memorization is tracked against a uniform code."""
-    tokens = members[subset_indices(len(members), ref.n_sequences, ref.seed)]
+                  pool: np.ndarray, vocab_size: int, root: Path = Path(".")) -> TrainJob:
+    """Training job of one reference on the reference pool; memorization is tracked against
+    a uniform code."""
+    tokens = pool[subset_indices(len(pool), ref.n_sequences, ref.seed)]
     return make_job(
-        ref.run_id, ref.model, tokens, uniform_bits(vocab_size, members.shape[1]),
-        text.train, runtime, ref.seed, vocab_size, models_dir=layout.REFERENCE_MODELS,
-        curves_dir=layout.REFERENCE_CURVES, root=root,
+        ref.run_id, ref.model, tokens, uniform_bits(vocab_size, pool.shape[1]),
+        text.reference_train or text.train, runtime, ref.seed, vocab_size,
+        models_dir=layout.REFERENCE_MODELS, curves_dir=layout.REFERENCE_CURVES, root=root,
     )
 
 
@@ -67,12 +78,13 @@ def reference_jobs(text: TextConfig, runtime: RuntimeConfig,
     info = read_corpus_info(root)
     members, _ = read_pool(root)
     check_dataset_sizes(text, len(members))
-    return [reference_job(text, runtime, ref, members, info["vocab_size"], root)
+    pool, _ = read_reference_pools(root)
+    return [reference_job(text, runtime, ref, pool, info["vocab_size"], root)
             for ref in reference_runs(text)]
 
 
 def select_oracle(heldout_bits_per_token: dict[str, float]) -> str:
-    """The candidate with the lowest held-out loss (ties: the first listed)."""
+    """The candidate with the lowest validation loss (ties: the first listed)."""
     if not heldout_bits_per_token:
         raise ValueError("no oracle candidates")
     return min(heldout_bits_per_token, key=heldout_bits_per_token.__getitem__)
@@ -80,55 +92,72 @@ def select_oracle(heldout_bits_per_token: dict[str, float]) -> str:
 
 def _nll(model_dir: Path, tokens: np.ndarray, batch_size: int) -> np.ndarray:
     model = GPT.from_pretrained(model_dir)
-    return sequence_nll_bits(model, tokens, first_token=FIRST_TOKEN, batch_size=batch_size)
+    nll = sequence_nll_bits(model, tokens, first_token=FIRST_TOKEN, batch_size=batch_size)
+    require_finite(nll, f"{model_dir}: code lengths", "the reference model is broken; retrain"
+                   " it (dvc repro --force text_reference)")
+    return nll
+
+
+def leak_gap(members_bits_per_token: float, test_bits_per_token: float) -> float:
+    """How much shorter a reference codes the grid's members than the test non-members, as a
+    share of the latter (0: alike; > 0: the members look familiar)."""
+    return (test_bits_per_token - members_bits_per_token) / test_bits_per_token
 
 
 def score_references(text: TextConfig, root: Path = Path(".")) -> dict[str, Any]:
-    """Choose the oracle, and write every reference's code length of every sequence."""
+    """Choose the oracle on the validation split, write every reference's code length of
+    every member and test non-member, and check that no reference knows the members."""
     members, nonmembers = read_pool(root)
+    _, validation = read_reference_pools(root)
     scored = members.shape[1] - 1
     batch = text.score_batch_size
-    refs = reference_runs(text)
-    candidates: list[dict[str, Any]] = []
-    heldout: dict[str, np.ndarray] = {}
     info = read_corpus_info(root)
-    for ref in tqdm([r for r in refs if r.kind == ORACLE], desc="oracle candidates",
-                    unit="model"):
+    on_members: dict[str, np.ndarray] = {}
+    on_nonmembers: dict[str, np.ndarray] = {}
+    rows: list[dict[str, Any]] = []
+    for ref in tqdm(reference_runs(text), desc="references", unit="model"):
         model_dir = root / layout.REFERENCE_MODELS / ref.run_id
-        heldout[ref.run_id] = _nll(model_dir, nonmembers, batch)
-        training = read_json(model_dir / "training.json")
-        candidates.append({
+        member_bits = _nll(model_dir, members, batch)
+        test_bits = _nll(model_dir, nonmembers, batch)
+        column = ref.run_id if ref.kind == ORACLE else same_size_column(ref.model.name)
+        on_members[column], on_nonmembers[column] = member_bits, test_bits
+        row = {
             "run_id": ref.run_id,
+            "kind": ref.kind,
             "config": ref.model.name,
             "params": parameter_count(ref.model, info["vocab_size"], members.shape[1]),
-            "heldout_bits_per_token": float(heldout[ref.run_id].mean() / scored),
-            "steps": training["steps"],
-        })
-    oracle = select_oracle({c["run_id"]: c["heldout_bits_per_token"] for c in candidates})
-    log.info("oracle: %s (held-out %.3f bits/token)", oracle,
-             next(c["heldout_bits_per_token"] for c in candidates if c["run_id"] == oracle))
-
-    on_members = {ORACLE: _nll(root / layout.REFERENCE_MODELS / oracle, members, batch)}
-    on_nonmembers = {ORACLE: heldout[oracle]}
-    same_size = {}
-    for ref in tqdm([r for r in refs if r.kind != ORACLE], desc="same-size references",
-                    unit="model"):
-        column = same_size_column(ref.model.name)
-        model_dir = root / layout.REFERENCE_MODELS / ref.run_id
-        on_members[column] = _nll(model_dir, members, batch)
-        on_nonmembers[column] = _nll(model_dir, nonmembers, batch)
-        same_size[ref.model.name] = {
-            "run_id": ref.run_id,
-            "heldout_bits_per_token": float(on_nonmembers[column].mean() / scored),
+            "steps": read_json(model_dir / "training.json")["steps"],
+            "members_bits_per_token": float(member_bits.mean() / scored),
+            "test_bits_per_token": float(test_bits.mean() / scored),
         }
+        if ref.kind == ORACLE:
+            row["validation_bits_per_token"] = float(
+                _nll(model_dir, validation, batch).mean() / scored)
+        row["leak_gap"] = leak_gap(row["members_bits_per_token"], row["test_bits_per_token"])
+        rows.append(row)
+    candidates = [r for r in rows if r["kind"] == ORACLE]
+    oracle = select_oracle({c["run_id"]: c["validation_bits_per_token"] for c in candidates})
+    log.info("oracle: %s (validation %.3f bits/token)", oracle,
+             next(c["validation_bits_per_token"] for c in candidates if c["run_id"] == oracle))
+    on_members[ORACLE] = on_members[oracle]
+    on_nonmembers[ORACLE] = on_nonmembers[oracle]
+    leaks = [r["run_id"] for r in rows if abs(r["leak_gap"]) > LEAK_TOLERANCE]
+    for run_id in leaks:
+        log.warning("reference %s codes the members and the test non-members %s apart "
+                    "(more than %.0f%%)", run_id,
+                    next(f"{r['leak_gap']:+.1%}" for r in rows if r["run_id"] == run_id),
+                    100 * LEAK_TOLERANCE)
     write_parquet(pl.DataFrame(on_members), root / layout.REFERENCE_NLL_MEMBERS)
     write_parquet(pl.DataFrame(on_nonmembers), root / layout.REFERENCE_NLL_NONMEMBERS)
     selection = {
         "oracle": oracle,
         "candidates": candidates,
-        "same_size": same_size,
+        "same_size": {r["config"]: r for r in rows if r["kind"] != ORACLE},
         "scored_tokens_per_sequence": scored,
-        "selection_rule": "lowest mean held-out NLL (bits per scored token) on the non-members",
+        "selection_rule": "lowest mean NLL (bits per scored token) on the validation split",
+        "reference_pool_sequences": int(len(read_reference_pools(root)[0])),
+        "leak_tolerance": LEAK_TOLERANCE,
+        "leaks": leaks,
     }
     write_json(selection, root / layout.REFERENCE_SELECTION)
     return selection

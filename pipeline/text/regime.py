@@ -26,7 +26,7 @@ def regime_warnings(totals: pl.DataFrame, table: pl.DataFrame, selection: dict[s
             f"{per_param / alpha:.0%} of α = {alpha:.2f} from the synthetic fit: after {steps} "
             "steps no model is near its capacity, so memorization against N, the double-descent "
             "axis and the membership law describe the step budget, not capacity.")
-    oracle = next(c["heldout_bits_per_token"] for c in selection["candidates"]
+    oracle = next(c["test_bits_per_token"] for c in selection["candidates"]
                   if c["run_id"] == selection["oracle"])
     best_model = float(table["test_loss_bits_per_token"].min())
     if oracle >= (1 - WEAK_REFERENCE_MARGIN) * best_model:
@@ -35,12 +35,12 @@ def regime_warnings(totals: pl.DataFrame, table: pl.DataFrame, selection: dict[s
             f"within {WEAK_REFERENCE_MARGIN:.0%} of the best grid model's ({best_model:.3f}): "
             "it knows little more about the text than the models it judges, so `mem_U` mixes "
             "generalization into memorization.")
-    largest = table.filter(pl.col("n_sequences") == pl.col("n_sequences").max())
-    if (largest["memorized_bits"] == 0).all():
+    if selection.get("leaks"):
         warnings.append(
-            "**Reference trained on the scored data.** At the largest N every shape's same-size "
-            "reference is the grid model itself (same data, seed and settings), so `mem_U` is "
-            "0 there by construction, not by measurement.")
+            f"**Reference knows the scored data.** {', '.join(selection['leaks'])} code the "
+            "grid's members and the test non-members more than "
+            f"{selection['leak_tolerance']:.0%} apart: such a reference has seen (or differs "
+            "from) what it scores, and `mem_U` measured against it is biased.")
     later = table.filter(pl.col("n_sequences") > pl.col("n_sequences").min())
     extracted = [f"extract_train_k{k}" for k in prefixes]
     if later.height and all((later[c] == 0).all() for c in extracted):

@@ -16,6 +16,7 @@ import polars as pl
 from tqdm.auto import tqdm
 
 from pipeline.core.errors import ArtifactError
+from pipeline.core.integrity import require_finite
 from pipeline.core.io import read_json, write_parquet
 from pipeline.core.model import GPT
 from pipeline.core.probes.extraction import extraction_table
@@ -95,6 +96,8 @@ def score_text_run(ctx: ScoringContext, run: GridRun) -> tuple[pl.DataFrame, dic
     nll = sequence_nll_bits(model, train_tokens, first_token=FIRST_TOKEN, batch_size=batch)
     test_nll = sequence_nll_bits(model, ctx.nonmembers, first_token=FIRST_TOKEN,
                                  batch_size=batch)
+    require_finite(np.concatenate([nll, test_nll]), f"{model_dir}: code lengths",
+                   "the model is broken; retrain it (dvc repro --force text_train)")
     reference = best_reference_bits(ctx.reference_members, run.model.name)[idx]
     oracle = ctx.reference_members[ORACLE].to_numpy()[idx]
     same_size = ctx.reference_members[same_size_column(run.model.name)].to_numpy()[idx]

@@ -125,22 +125,31 @@ def to_sequences(
     ``seq_len`` is dropped. Returns a ``[n, seq_len]`` array of :func:`token_dtype`
     (``vocab_size``), documents in input order.
     """
+    return cut_documents(token_lists, seq_len, vocab_size=vocab_size)[0]
+
+
+def cut_documents(
+    token_lists: Iterable[Sequence[int]], seq_len: int, *, vocab_size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`to_sequences`, and beside it each sequence's document (its index in
+    ``token_lists``)."""
     if seq_len < 1:
         raise ValueError(f"seq_len must be >= 1, got {seq_len}")
     dtype = token_dtype(vocab_size)
-    blocks = []
-    for tokens in token_lists:
+    blocks, documents = [], []
+    for index, tokens in enumerate(token_lists):
         usable = len(tokens) // seq_len * seq_len
         if usable:
             blocks.append(np.asarray(tokens[:usable], dtype=np.int64))
+            documents.append(np.full(usable // seq_len, index, dtype=np.int64))
     if not blocks:
-        return np.empty((0, seq_len), dtype=dtype)
+        return np.empty((0, seq_len), dtype=dtype), np.empty(0, dtype=np.int64)
     flat = np.concatenate(blocks)
     if flat.min() < 0 or flat.max() >= vocab_size:
         raise ValueError(
             f"token ids span [{flat.min()}, {flat.max()}], outside the vocabulary [0, {vocab_size})"
         )
-    return flat.astype(dtype).reshape(-1, seq_len)
+    return flat.astype(dtype).reshape(-1, seq_len), np.concatenate(documents)
 
 
 def _is_plain_byte_level_bpe(backend: Tokenizer) -> bool:

@@ -63,16 +63,27 @@ def test_paper_columns_only_where_the_setting_is_the_papers():
     assert metrics["paper_alpha_bits_per_param"] == 3.64
 
 
-def test_a_capacity_read_where_the_data_ran_out_is_flagged():
+def test_a_maximum_where_the_data_ran_out_is_data_limited_not_a_plateau():
     from pipeline.capacity.report import data_limited_section
 
-    capacity = pl.DataFrame({"config": ["A", "B"], "n_at_capacity": [256, 512],
-                             "capacity_bits": [990.0, 500.0]})
-    totals = pl.DataFrame({"config": ["A", "A", "B", "B"], "n_sequences": [256, 512, 512, 1024],
-                           "dataset_bits": [1000.0, 2000.0, 2000.0, 4000.0],
-                           "converged": [True, False, True, True]})
-    lines = data_limited_section(capacity, totals)
-    flagged = [line for line in lines if line.startswith("- ")]
-    assert len(flagged) == 1 and flagged[0].startswith("- **A**: capacity read at N = 256")
-    assert "99.0% of the dataset" in flagged[0] and "plateau is not resolved" in flagged[0]
-    assert data_limited_section(capacity.filter(pl.col("config") == "B"), totals) == []
+    # A: everything memorized up to N = 4, less beyond (under-trained there): the maximum
+    # sits where the data ran out, although the largest dataset holds far more bits.
+    totals = totals_frame(3.6, {"L1-D32": 200, "L2-D32": 10_000}).with_columns(
+        pl.when((pl.col("config") == "L2-D32") & (pl.col("n_sequences") > 4))
+        .then(300.0).otherwise(pl.col("memorized_bits")).alias("memorized_bits"))
+    capacity = capacity_by_config(totals)
+    limited = capacity.filter(pl.col("config") == "L2-D32").row(0, named=True)
+    assert limited["n_at_capacity"] == 4 and limited["memorized_share_at_capacity"] == 1.0
+    assert limited["data_limited"] and not limited["grid_exceeds_capacity"]
+    plateau = capacity.filter(pl.col("config") == "L1-D32").row(0, named=True)
+    assert not plateau["data_limited"] and plateau["grid_exceeds_capacity"]
+    flagged = [line for line in data_limited_section(capacity, totals) if line.startswith("- ")]
+    assert len(flagged) == 1 and flagged[0].startswith("- **L2-D32**: capacity read at N = 4")
+    assert "100.0% of the dataset" in flagged[0] and "plateau is not resolved" in flagged[0]
+
+
+def test_one_seed_leaves_the_spread_undefined_not_zero():
+    one_seed = totals_frame(3.6, {"L1-D32": 200}).filter(pl.col("seed") == 0)
+    assert capacity_by_config(one_seed)["capacity_bits_std"].to_list() == [None]
+    two_seeds = totals_frame(3.6, {"L1-D32": 200}, noise=5.0)
+    assert capacity_by_config(two_seeds)["capacity_bits_std"][0] == pytest.approx(50 ** 0.5)

@@ -70,3 +70,30 @@ def test_a_stage_runs_its_pending_jobs_then_its_work(tmp_path):
     run_stage(stage, tmp_path)
     assert calls == [["a", "b", "params.yaml"]]
     assert (tmp_path / "a").read_text() == "already done"  # done jobs are not rerun
+
+
+@dataclass(frozen=True)
+class SlowTouchJob(TouchJob):
+    """Writes its file after two seconds, unless stopped first."""
+
+    def run(self, on_progress=None) -> int:
+        import time
+
+        time.sleep(2)
+        return super().run(on_progress)
+
+
+@dataclass(frozen=True)
+class FailingJob(TouchJob):
+    def run(self, on_progress=None) -> int:
+        raise ValueError(f"{self.path.name} failed")
+
+
+def test_a_failing_job_stops_the_others_before_they_write(tmp_path):
+    import time
+
+    with pytest.raises(ValueError, match="bad failed"):
+        run_jobs([SlowTouchJob(tmp_path / "slow"), FailingJob(tmp_path / "bad")], workers=2,
+                 threads_per_worker=1)
+    time.sleep(3)  # past when the slow job would have written
+    assert not (tmp_path / "slow").exists()

@@ -11,6 +11,7 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from pipeline.capacity.fit import PAPER_TABLE1
+from pipeline.core.errors import ArtifactError
 from pipeline.core.model import GPT, GPTConfig, count_params
 from pipeline.core.scoring import sequence_nll_bits
 
@@ -46,5 +47,5 @@ def test_hugging_face_load_scores_identically(tmp_path):
 
 def test_missing_weights_file_is_named(tmp_path):
     (tmp_path / "config.json").write_text("{}")
-    with pytest.raises(FileNotFoundError, match="model.safetensors"):
+    with pytest.raises(ArtifactError, match="model.safetensors"):
         GPT.from_pretrained(tmp_path)

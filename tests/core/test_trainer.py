@@ -12,6 +12,8 @@ from safetensors.torch import load_file
 
 from pipeline.capacity.synthetic import uniform_tokens
 from pipeline.core.config import RuntimeConfig, TrainConfig
+from pipeline.core.errors import ConfigError
+from pipeline.core.integrity import NonFiniteError
 from pipeline.core.model import GPTConfig
 from pipeline.core.objectives import NextTokenObjective
 from pipeline.core.trainer import (
@@ -48,20 +50,25 @@ class Interrupt(Exception):
     pass
 
 
+def interrupt_after(limit: int):
+    """A progress callback that interrupts training once ``limit`` steps are done."""
+    seen = 0
+
+    def on_steps(steps: int) -> None:
+        nonlocal seen
+        seen += steps
+        if seen >= limit:
+            raise Interrupt
+
+    return on_steps
+
+
 def test_resumed_run_ends_where_uninterrupted_run_does(tmp_path):
     uninterrupted = train_model(make_job(tmp_path / "a"))
 
-    seen = 0
-
-    def kill_after_25(steps: int) -> None:
-        nonlocal seen
-        seen += steps
-        if seen >= 25:
-            raise Interrupt
-
     job = make_job(tmp_path / "b")
     with pytest.raises(Interrupt):
-        train_model(job, on_steps=kill_after_25)
+        train_model(job, on_steps=interrupt_after(25))
     assert (job.checkpoint_dir / "last.pt").is_file()
     assert not job.model_dir.exists()  # nothing half-written
 
@@ -201,3 +208,43 @@ def test_trainer_takes_an_encoder_decoder_objective_unchanged(tmp_path):
     summary = job.run()
     assert summary.memorized_bits > 0.9 * summary.dataset_bits  # it learned to reconstruct
     assert (tmp_path / "model" / "model.safetensors").is_file() and job.is_done()
+
+
+def test_divergence_stops_with_run_step_and_what_to_change(tmp_path):
+    job = make_job(tmp_path, lr=1e6)
+    with pytest.raises(NonFiniteError, match=r"tiny: training diverged at step \d+: loss .*"
+                                             r"train.lr \(now 1000000.0\)"):
+        train_model(job)
+    assert not job.model_dir.exists()
+
+
+def test_a_damaged_model_is_not_done_and_a_damaged_checkpoint_not_resumed(tmp_path, caplog):
+    job = make_job(tmp_path)
+    train_model(job)
+    assert job.is_done()
+    weights = job.model_dir / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-10] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    assert not job.is_done()
+    assert "content differs from its checksum" in caplog.text
+
+
+def test_a_resumed_run_counts_the_time_of_all_its_sessions(tmp_path):
+    job = make_job(tmp_path)
+    with pytest.raises(Interrupt):
+        train_model(job, interrupt_after(25))
+    checkpoint = torch.load(job.checkpoint_dir / "last.pt", weights_only=True)
+    summary = train_model(job)
+    assert summary.resumed_from_step == 20
+    assert summary.wall_seconds > checkpoint["state"]["seconds"] > 0
+
+
+def test_a_device_this_machine_lacks_is_a_config_error():
+    from pipeline.core.device import resolve_device
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(ConfigError, match="runtime.device: 'cuda' is not available"):
+        resolve_device("cuda")
+    assert resolve_device("auto") == "cpu"

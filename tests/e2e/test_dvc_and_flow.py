@@ -18,8 +18,10 @@ import yaml
 from tests.conftest import TINY_PARAMS, copy_project
 
 BIN = str(Path(sys.executable).parent)
-METRICS = ("data/metrics/capacity.json", "data/metrics/corpus.json", "data/metrics/text.json")
-MODEL_DIRS = ("data/models", "data/text/models", "data/text/reference/models")
+METRICS = ("data/metrics/capacity.json", "data/metrics/corpus.json", "data/metrics/text.json",
+           "data/metrics/profiles.json")
+MODEL_DIRS = ("data/models", "data/text/models", "data/text/reference/models",
+              "data/text/ground_truth/models", "data/profiles/models")
 
 
 def dvc(project: Path, *args: str) -> subprocess.CompletedProcess:
@@ -89,6 +91,12 @@ def test_dvc_repro_builds_everything_then_does_nothing(project):
     assert "NOT FineWeb" in (project / "data/text/report.md").read_text()
     text = json.loads((project / "data/metrics/text.json").read_text())
     assert text["alpha_bits_per_param_used"] == metrics["alpha_bits_per_param"]
+    for path in ("data/profiles/models/L1-D16/config.json", "data/profiles/scores/grid.parquet",
+                 "data/profiles/report.md", "data/profiles/figures/transitions.png",
+                 "data/profiles/plots/boundary.csv"):
+        assert (project / path).is_file(), path
+    profiles = json.loads((project / "data/metrics/profiles.json").read_text())
+    assert isinstance(profiles["degenerate"], bool) and profiles["verdicts"]
     for path in ("data/retention/encoders/models/autoencoder-n4/encoder/config.json",
                  "data/retention/followup/models/curriculum-frozen/rest.safetensors",
                  "data/retention/report.md", "data/retention/figures/retention.png",
@@ -113,7 +121,7 @@ def test_every_plot_draws_in_show_and_diff(project):
     for diff in (None, "HEAD"):
         specs = plot_specs(diff, root=project)  # DVC's errors would raise here
         titles = yaml.safe_load((project / "dvc.yaml").read_text())["plots"]
-        assert len(specs) == len(titles) == 11
+        assert len(specs) == len(titles) == 13
         for title, contents in specs.items():
             assert "'" not in title  # an apostrophe breaks DVC's HTML page
             (spec,) = contents
@@ -125,7 +133,7 @@ def test_every_plot_draws_in_show_and_diff(project):
                      contents[0]["data"]["values"]}
         assert revisions == ({"workspace"} if diff is None else {"workspace", "HEAD"})
     files = render(specs, project / "dvc_plots" / "offline")
-    assert len(files) == 11
+    assert len(files) == 13
     assert all("<path" in f.read_text() for f in files)  # marks were drawn
     assert (project / "dvc_plots" / "offline" / "index.html").is_file()
 
@@ -138,8 +146,9 @@ def test_flow_on_a_dask_cluster_gives_what_dvc_repro_gives(project, prefect_api,
     fates = run_flow(twin, executor="dask")  # a LocalCluster of 2 worker processes
     assert set(fates.values()) == {"ran"}, fates
     ours, theirs = weights(twin), weights(project)
-    # capacity grid, text grid, oracle + same-size reference; and the retention track's models
-    assert len([k for k in ours if "/retention/" not in k]) == 2 + 2 + 2
+    # capacity, text grid, oracle + same-size, ground truth: reference + 2 N, profiles ladder;
+    # and the retention track's models
+    assert len([k for k in ours if "/retention/" not in k]) == 2 + 2 + 2 + 3 + 2
     assert len([k for k in ours if "/retention/" in k]) == 22
     assert ours.keys() == theirs.keys()
     assert all(ours[k] == theirs[k] for k in ours), "weights differ from dvc repro's"
@@ -162,9 +171,11 @@ def test_flow_trains_only_new_models_and_leaves_dvc_up_to_date(project, prefect_
         "validate_params": "ran",
         **dict.fromkeys(["capacity_data", "capacity_train", "capacity_score", "capacity_fit",
                          "capacity_report"], "ran"),
-        **dict.fromkeys(["text_corpus", "text_reference", "text_train", "text_score"],
-                        "skipped"),
+        **dict.fromkeys(["text_corpus", "text_reference", "text_train", "text_score",
+                         "text_ground_truth"], "skipped"),
         "text_report": "ran",
+        **dict.fromkeys(["profiles_data", "profiles_train", "profiles_score", "profiles_analyze",
+                         "profiles_predictor", "profiles_report"], "skipped"),
     }
     assert model_stamp(project, "L1-D8-N16-S0") == before  # seed 0 was not retrained
     assert (project / "data/models/L1-D8-N16-S1/model.safetensors").is_file()

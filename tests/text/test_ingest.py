@@ -7,6 +7,7 @@ Fixtures are generated in ``tmp_path``; the real FineWeb samples are read from
 from __future__ import annotations
 
 import json
+import math
 import socket
 import time
 from pathlib import Path
@@ -17,12 +18,13 @@ import pytest
 
 from pipeline.text.corpus import CorpusError, load_corpus
 from pipeline.text.dedup import (
-    dedup_sequences,
     exact_dedup_documents,
     near_dedup_documents,
     normalize_text,
+    span_dedup_sequences,
+    span_hashes,
 )
-from pipeline.text.ingest import ingest
+from pipeline.text.ingest import POOLS, ingest
 from pipeline.text.tokenize import (
     encode_texts,
     gpt2_tokenizer,
@@ -103,14 +105,47 @@ def test_near_dedup_rejects_bad_threshold() -> None:
         near_dedup_documents(pl.DataFrame({"text": ["a"]}), threshold=0.0)
 
 
-def test_dedup_sequences_keeps_first_occurrences_in_order() -> None:
-    tokens = np.array([[1, 2], [3, 4], [1, 2], [5, 6], [3, 4]], dtype=np.uint16)
-    kept, removed = dedup_sequences(tokens)
-    assert removed == 2
-    assert kept.dtype == np.uint16
-    np.testing.assert_array_equal(kept, [[1, 2], [3, 4], [5, 6]])
+def test_span_dedup_with_the_full_length_drops_exact_duplicates_only() -> None:
+    tokens = np.array([[1, 2], [3, 4], [1, 2], [5, 6], [3, 4], [2, 1]], dtype=np.uint16)
+    assert span_dedup_sequences(tokens, 2).tolist() == [True, True, False, True, False, True]
     with pytest.raises(ValueError, match="2-D"):
-        dedup_sequences(np.arange(4))
+        span_dedup_sequences(np.arange(4), 2)
+    with pytest.raises(ValueError, match="span must lie in"):
+        span_dedup_sequences(tokens, 3)
+
+
+def test_span_dedup_finds_planted_shifted_and_partial_copies() -> None:
+    rng = np.random.default_rng(0)
+    S, K = 64, 32
+    pool = rng.integers(0, 50_000, size=(200, S))  # random: no 32-token span repeats by chance
+    source = rng.integers(0, 50_000, size=3 * S)
+    planted = {
+        10: (source[:S], True),            # the original, kept
+        20: (source[7:7 + S], False),      # the same passage shifted by 7: shares 57 tokens
+        30: (source[S - K:2 * S - K], False),  # shares exactly K tokens with row 10's tail
+        # K - 1 tokens with row 10; more with rows 20 and 30, but those were dropped: only
+        # kept sequences count, so this one stays.
+        40: (source[S - K + 1:2 * S - K + 1], True),
+        50: (np.concatenate([pool[3, 5:5 + K], rng.integers(0, 50_000, S - K)]), False),
+        60: (np.concatenate([rng.integers(0, 50_000, S - K + 1), pool[4, :K - 1]]), True),
+    }
+    for row, (tokens, _) in planted.items():
+        pool[row] = tokens
+    keep = span_dedup_sequences(pool, K)
+    for row, (_, kept) in planted.items():
+        assert keep[row] == kept, row
+    assert keep.sum() == 200 - 3  # rows 20, 30 and 50; every other row is kept
+
+
+def test_span_hashes_equal_exactly_where_windows_do() -> None:
+    rng = np.random.default_rng(1)
+    tokens = rng.integers(0, 3, size=(40, 12))  # tiny alphabet: many equal windows
+    hashes = span_hashes(tokens, 4)
+    windows = np.lib.stride_tricks.sliding_window_view(tokens, 4, axis=1).reshape(-1, 4)
+    flat = hashes.reshape(-1)
+    for i in range(0, len(flat), 7):
+        same = (windows == windows[i]).all(axis=1)
+        assert np.array_equal(flat == flat[i], same)
 
 
 # --- tokenize -------------------------------------------------------------------------
@@ -224,14 +259,20 @@ def test_ingest_counts_disjoint_and_deterministic(gpt2) -> None:
     assert counts["exact_duplicate_documents"] == 2
     assert counts["near_duplicate_documents"] == 1
     assert counts["documents_kept"] == 32
-    assert counts["duplicate_sequences"] >= 1
-    assert counts["sequences_kept"] == counts["sequences_total"] - counts["duplicate_sequences"]
+    assert counts["span_duplicate_sequences"] >= 1
+    assert counts["sequences_kept"] == (counts["sequences_total"]
+                                        - counts["span_duplicate_sequences"])
     assert counts["members"] + counts["nonmembers"] == counts["sequences_kept"]
-    assert counts["nonmembers"] == int(0.2 * counts["sequences_kept"])
+    assert counts["nonmembers_documents"] == math.ceil(0.2 * 32)
     assert result.members.shape == (counts["members"], 64)
     assert result.members.dtype == np.uint16
     assert not rows(result.members) & rows(result.nonmembers)
     assert len(rows(result.members)) == counts["members"]
+    # By document: no document gives both members and non-members.
+    assert not set(result.member_documents) & set(result.nonmember_documents)
+    # And no 64-token span (the default span here: seq_len) repeats across the pool.
+    everything = np.concatenate([result.members, result.nonmembers])
+    assert span_dedup_sequences(everything, 64).all()
 
     again = run_ingest(corpus, gpt2)
     assert result.members.tobytes() == again.members.tobytes()
@@ -243,6 +284,18 @@ def test_ingest_counts_disjoint_and_deterministic(gpt2) -> None:
     assert rows(reseeded.members) | rows(reseeded.nonmembers) == rows(result.members) | rows(
         result.nonmembers
     )
+
+
+def test_four_pools_share_no_document_and_no_span(gpt2) -> None:
+    result = run_ingest(synthetic_corpus(), gpt2, seq_len=32, dedup_span=16,
+                        reference_fraction=0.3, validation_fraction=0.1)
+    counts = result.counts
+    assert [counts[f"{pool}_documents"] for pool in POOLS] == [32 - 7 - 4 - 10, 10, 4, 7]
+    pools = {name: result.pool(name) for name in POOLS}
+    assert all(len(pools[name]) == counts[name] > 0 for name in POOLS)
+    documents = [set(result.documents[name].tolist()) for name in POOLS]
+    assert all(not a & b for i, a in enumerate(documents) for b in documents[i + 1:])
+    assert span_dedup_sequences(np.concatenate(list(pools.values())), 16).all()
 
 
 def test_ingest_caps_holdout(gpt2) -> None:

@@ -7,7 +7,9 @@ import polars as pl
 from pipeline.text.regime import regime_warnings
 
 SELECTION = {"oracle": "oracle-A", "candidates": [{"run_id": "oracle-A",
-                                                   "heldout_bits_per_token": 5.0}]}
+                                                   "test_bits_per_token": 5.0}],
+             "leaks": [], "leak_tolerance": 0.02}
+LEAKY = {**SELECTION, "leaks": ["same-size-L1-D8"]}
 
 
 def table(memorized: list[float], test_loss: float, extract: list[float]) -> pl.DataFrame:
@@ -29,10 +31,11 @@ def test_a_healthy_run_raises_no_warning():
 
 def test_each_degenerate_regime_is_named():
     degenerate = table([400.0, 300.0, 0.0], test_loss=5.02, extract=[0.5, 0.0, 0.0])
-    warnings = regime_warnings(totals([False] * 3), degenerate, SELECTION, alpha=3.0,
+    warnings = regime_warnings(totals([False] * 3), degenerate, LEAKY, alpha=3.0,
                                prefixes=[8], eval_points=2, steps=500)
     heads = [w.split("**")[1] for w in warnings]
-    assert heads == ["Under-trained.", "Weak reference.", "Reference trained on the scored data.",
+    assert heads == ["Under-trained.", "Weak reference.", "Reference knows the scored data.",
                      "Nothing to extract.", "Convergence."]
+    assert "same-size-L1-D8 code the grid's members" in warnings[2]
     assert "0.40 bits/param, 13% of α" in warnings[0]
     assert "0 of 3 runs converged, judged on only 2" in warnings[4]

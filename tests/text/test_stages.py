@@ -15,7 +15,7 @@ import yaml
 
 from pipeline.core.io import read_tokens
 from pipeline.text import layout
-from pipeline.text.reference import select_oracle
+from pipeline.text.reference import LEAK_TOLERANCE, leak_gap, select_oracle
 from tests.conftest import ROOT, TINY_PARAMS
 
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -62,7 +62,8 @@ def project(tmp_path_factory):
     (root / "data" / "metrics" / "capacity.json").write_text('{"alpha_bits_per_param": 2.0}')
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(root)
-        for stage in ("text_corpus", "text_reference", "text_train", "text_score", "text_report"):
+        for stage in ("text_corpus", "text_reference", "text_train", "text_score",
+                      "text_ground_truth", "text_report"):
             run(stage)
     return root
 
@@ -81,11 +82,30 @@ def test_members_and_nonmembers_are_disjoint_on_disk(project):
     assert metrics["source"] == "local"
 
 
-def test_oracle_is_the_candidate_with_the_lowest_heldout_loss(project):
+def test_oracle_is_the_candidate_with_the_lowest_validation_loss(project):
     selection = json.loads((project / layout.REFERENCE_SELECTION).read_text())
-    losses = {c["run_id"]: c["heldout_bits_per_token"] for c in selection["candidates"]}
+    losses = {c["run_id"]: c["validation_bits_per_token"] for c in selection["candidates"]}
     assert len(losses) == 2
     assert selection["oracle"] == min(losses, key=losses.get)
+    for reference in [*selection["candidates"], *selection["same_size"].values()]:
+        assert reference["leak_gap"] == pytest.approx(leak_gap(
+            reference["members_bits_per_token"], reference["test_bits_per_token"]))
+
+
+def test_the_leak_check_catches_a_reference_trained_on_the_members():
+    # Bits per token of a reference on the members and the test set: one that memorized
+    # the members codes them 10% shorter; an honest one codes both alike.
+    assert leak_gap(4.5, 5.0) == pytest.approx(0.10)
+    assert leak_gap(4.5, 5.0) > LEAK_TOLERANCE
+    assert abs(leak_gap(5.04, 5.0)) < LEAK_TOLERANCE
+
+
+def test_the_four_pools_share_no_document(project):
+    frames = {path.name: pl.read_parquet(project / path) for path in (
+        layout.MEMBERS, layout.REFERENCE_POOL, layout.VALIDATION, layout.NONMEMBERS)}
+    documents = [set(frame["document"]) for frame in frames.values()]
+    assert all(frame.height >= 2 for frame in frames.values())
+    assert all(not a & b for i, a in enumerate(documents) for b in documents[i + 1:])
 
 
 def test_select_oracle_known_answer():
@@ -170,7 +190,8 @@ def test_corpus_that_dedups_to_zero_sequences_fails_clearly(tmp_path, monkeypatc
     pl.DataFrame({"text": ["short and repeated."] * 5}).write_parquet(tmp_path / "dup.parquet")
     assert corpus_stage(tmp_path, monkeypatch, local_params("dup.parquet")) == 2
     err = capsys.readouterr().err
-    assert "no 16-token sequence left" in err and "(of 5 in)" in err
+    assert "1 document(s) left after deduplication (of 5 in)" in err
+    assert "no member document" in err
 
 
 def test_empty_and_undecodable_documents_are_counted_skips(tmp_path, monkeypatch):
@@ -190,3 +211,14 @@ def test_shared_fineweb_sample_runs_through_the_corpus_stage(tmp_path, monkeypat
     assert metrics["load"]["documents"] == 300
     assert metrics["dedup"]["members"] > 1000
     assert "fineweb-head-300.parquet" in metrics["corpus_name"]
+
+
+def test_the_estimator_check_compares_estimated_and_true_mem_u(project):
+    results = pl.read_parquet(project / layout.GROUND_TRUTH_RESULTS)
+    assert results["n_sequences"].to_list() == [4, 16]
+    assert (results["mem_bits_true"] >= 0).all() and (results["mem_bits_estimated"] >= 0).all()
+    assert ((results["difference_share_of_dataset"]
+             - (results["mem_bits_estimated"] - results["mem_bits_true"])
+             / results["dataset_bits_true"]).abs() < 1e-9).all()
+    report = (project / layout.REPORT).read_text()
+    assert "## The estimator against a known answer" in report

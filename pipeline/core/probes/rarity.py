@@ -3,15 +3,16 @@
 Morris et al. (2025) find the most memorized text samples are rare ones (high TF-IDF).
 Each sequence is a document whose terms are its token ids.
 
-Score definition (an open choice; the paper does not give one): the weight of token t in
-sequence d is ``tf(t, d) * idf(t)`` with ``tf`` the raw count (or ``1 + ln(count)`` when
-``sublinear_tf``) and sklearn's smoothed ``idf(t) = ln((1 + n) / (1 + df(t))) + 1``; no
-row normalisation (L2 normalisation would cancel the overall idf level, which is the
-rarity signal). A sequence's score is the mean weight over its distinct tokens.
+Score definition (an open choice; the paper does not give one): the TF-IDF weights of a
+sequence's tokens with the term frequency taken as the token's *share* of the sequence,
+summed: ``Σ_t (count(t, d) / S) · idf(t)``, which is the mean IDF over the sequence's S token
+positions, with sklearn's smoothed ``idf(t) = ln((1 + n) / (1 + df(t))) + 1``. A sequence made
+of rare tokens scores high; repeating a token never raises the score above that token's IDF,
+so 64 copies of the commonest token rank least rare (raw counts averaged over distinct
+tokens, the earlier definition, ranked exactly that sequence rarest; docs/science.md §2.6).
 
-scikit-learn computes the weights: ``TfidfTransformer(norm=None, smooth_idf=True)`` on the
-sparse token-id count matrix (token ids are already the terms, so no tokenizer or
-vocabulary is needed); the score is its row sum divided by the row's number of non-zeros.
+scikit-learn computes the IDF (``TfidfTransformer(smooth_idf=True)`` fitted on the sparse
+token-id count matrix; token ids are already the terms, so no tokenizer is needed).
 """
 
 from __future__ import annotations
@@ -37,19 +38,16 @@ def _count_matrix(sequences: np.ndarray, vocab_size: int | None) -> sp.csr_matri
     return counts
 
 
-def tfidf_scores(
-    sequences: np.ndarray, vocab_size: int | None = None, sublinear_tf: bool = False
-) -> np.ndarray:
-    """Mean TF-IDF of each sequence's distinct tokens (see module docstring), shape ``[n]``."""
+def tfidf_scores(sequences: np.ndarray, vocab_size: int | None = None) -> np.ndarray:
+    """Mean IDF over each sequence's token positions (see module docstring), shape ``[n]``."""
     seqs = np.asarray(sequences)
     if seqs.ndim != 2 or not np.issubdtype(seqs.dtype, np.integer):
         raise ValueError("sequences must be a 2-D integer array [n, S]")
     if seqs.size == 0:
         return np.zeros(seqs.shape[0], dtype=np.float64)
     counts = _count_matrix(seqs, vocab_size)
-    transformer = TfidfTransformer(norm=None, smooth_idf=True, sublinear_tf=sublinear_tf)
-    weights = transformer.fit_transform(counts)
-    return np.asarray(weights.sum(axis=1)).ravel() / counts.getnnz(axis=1)
+    idf = TfidfTransformer(smooth_idf=True).fit(counts).idf_
+    return np.asarray(counts @ idf).ravel() / seqs.shape[1]
 
 
 def top_memorized(mem_bits: np.ndarray, k: int) -> np.ndarray:

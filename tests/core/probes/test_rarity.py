@@ -21,26 +21,39 @@ def test_tfidf_hand_computed() -> None:
     # Docs {0,0,1} and {1,2,2}: n=2, df = [1, 2, 1]
     seqs = np.array([[0, 0, 1], [1, 2, 2]])
     idf = np.log(3 / np.array([2, 3, 2])) + 1
-    expected = [(2 * idf[0] + idf[1]) / 2, (idf[1] + 2 * idf[2]) / 2]
+    expected = [(2 * idf[0] + idf[1]) / 3, (idf[1] + 2 * idf[2]) / 3]
     np.testing.assert_allclose(tfidf_scores(seqs), expected, rtol=1e-12)
-    sub = [((1 + np.log(2)) * idf[0] + idf[1]) / 2, (idf[1] + (1 + np.log(2)) * idf[2]) / 2]
-    np.testing.assert_allclose(tfidf_scores(seqs, sublinear_tf=True), sub, rtol=1e-12)
 
 
-@pytest.mark.parametrize("sublinear_tf", [False, True])
-def test_tfidf_matches_dense_hand_computation(sublinear_tf: bool) -> None:
+def test_tfidf_matches_dense_hand_computation() -> None:
     rng = np.random.default_rng(3)
     seqs = rng.integers(0, 40, size=(60, 12))
     vocab = 50  # ids 40..49 never occur
     counts = np.zeros((seqs.shape[0], vocab))
     for i, row in enumerate(seqs):
         np.add.at(counts[i], row, 1.0)
-    present = counts > 0
-    idf = np.log((1 + seqs.shape[0]) / (1 + present.sum(axis=0))) + 1
-    tf = np.where(present, 1 + np.log(np.where(present, counts, 1)), 0) if sublinear_tf else counts
-    expected = (tf * idf).sum(axis=1) / present.sum(axis=1)
-    got = tfidf_scores(seqs, vocab_size=vocab, sublinear_tf=sublinear_tf)
+    idf = np.log((1 + seqs.shape[0]) / (1 + (counts > 0).sum(axis=0))) + 1
+    expected = (counts / seqs.shape[1] * idf).sum(axis=1)
+    got = tfidf_scores(seqs, vocab_size=vocab)
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=0)
+
+
+def test_repetition_is_not_rarity() -> None:
+    # The case: one common token repeated must rank least rare, and repeating the
+    # rarest tokens must not rank above a sequence of distinct rare tokens.
+    rng = np.random.default_rng(0)
+    pool = rng.zipf(1.3, size=(300, 64)) % 500
+    common = np.bincount(pool.ravel()).argmax()
+    repeated_common = np.full((1, 64), common)
+    rarest = np.argsort(np.bincount(pool.ravel(), minlength=500))
+    rarest = rarest[np.bincount(pool.ravel(), minlength=500)[rarest] > 0][:64]
+    distinct_rare = rarest[None, :]
+    repeated_rare = np.full((1, 64), rarest[-1])  # the least rare of those 64
+    scores = tfidf_scores(np.concatenate([pool, repeated_common, distinct_rare, repeated_rare]),
+                          vocab_size=500)
+    assert scores[300] == scores.min()
+    assert scores[301] > scores[302]
+    assert scores[301] > np.median(scores[:300]) > scores[300]
 
 
 def test_tfidf_rejects_ids_outside_vocab() -> None:
