@@ -10,10 +10,11 @@ from tests.conftest import DEFAULT_PARAMS
 def test_the_plan_counts_every_training_run_of_the_tiny_params(tiny_params):
     groups = plan(parse_params(tiny_params))
     by_track = {track: sum(g.runs for g in groups if g.track == track)
-                for track in ("capacity", "text")}
+                for track in ("capacity", "text", "profiles")}
     # capacity: 1 shape × 2 N × 1 seed; text: 1 shape × 2 N + 1 oracle + 1 same-size
     # + the ground truth's reference and its 2 models.
-    assert by_track == {"capacity": 2, "text": 2 + 1 + 1 + 1 + 2}
+    assert by_track == {"capacity": 2, "text": 2 + 1 + 1 + 1 + 2,
+                        "profiles": len(tiny_params["profiles"]["ladder"])}
     capacity = next(g for g in groups if g.track == "capacity")
     assert capacity.tokens == 40 * 8 * (4 + 8)  # batch 8 capped at N = 4 for the first run
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import torch
-from safetensors.numpy import save_file
+from safetensors.numpy import save
 
 from pipeline.core.config import RuntimeConfig
 from pipeline.core.errors import ArtifactError
@@ -178,7 +178,7 @@ class ScoreJob:
         frame, traces = score_model(self.name, model, read_sequences(self.root), self.profiles)
         write_parquet(frame, run_path(self.root, self.name))
         with atomic_path(traces_path(self.root, self.name)) as tmp:
-            save_file(traces, str(tmp))
+            tmp.write_bytes(save(traces))  # by Python, so the umask applies (not 0600)
         folder = self.folder
         info = {"name": self.name,
                 "folder": str(folder.relative_to(self.root)) if folder.is_relative_to(self.root)

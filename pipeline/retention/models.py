@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 import torch.nn as nn
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from pipeline.core.errors import ArtifactError
 from pipeline.core.io import atomic_dir
@@ -90,7 +90,8 @@ class Saved(nn.Module):
         with atomic_dir(directory) as tmp:
             if self.encoder is not None:
                 self.encoder.save_pretrained(tmp / ENCODER_SUBDIR)
-            save_file(rest, tmp / REST_FILE, metadata={"format": "pt"})
+            # Written by Python, not safetensors' save_file, so the umask applies (not 0600).
+            (tmp / REST_FILE).write_bytes(save(rest, metadata={"format": "pt"}))
             described = {"kind": self.kind, "spec": asdict(self.spec.portable())}
             (tmp / SPEC_FILE).write_text(json.dumps(described, indent=2, sort_keys=True) + "\n")
             for name, content in (extra_files or {}).items():

@@ -63,11 +63,14 @@ torch.save = killing_save
 """
 KILL_INSIDE_MODEL_SAVE = KILL + """
 import pipeline.core.model as model
-serialize = model.save
-def killing_serialize(*args, **kwargs):
-    serialize(*args, **kwargs)
-    die()
-model.save = killing_serialize
+import pipeline.retention.models as retention_models
+def killing(serialize):
+    def killing_serialize(*args, **kwargs):
+        serialize(*args, **kwargs)
+        die()
+    return killing_serialize
+model.save = killing(model.save)
+retention_models.save = killing(retention_models.save)
 """
 KILL_BEFORE_SEAL = KILL + """
 import pipeline.core.trainer as trainer
@@ -173,7 +176,9 @@ def assert_recovers(project: Path, built: Path, stage: str) -> subprocess.Comple
 TRAINING_STAGES = [("capacity_train", "data/models", CAPACITY_RUN),
                    ("text_train", "data/text/models", TEXT_RUN),
                    ("text_reference", "data/text/reference/models", None),
-                   ("text_ground_truth", "data/text/ground_truth/models", None)]
+                   ("text_ground_truth", "data/text/ground_truth/models", None),
+                   ("profiles_train", "data/profiles/models", None),
+                   ("retention_encoders", "data/retention/encoders/models", None)]
 
 
 @pytest.mark.parametrize(("stage", "models", "run_id"), TRAINING_STAGES)
