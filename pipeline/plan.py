@@ -39,7 +39,7 @@ def capacity_plan(params: Params) -> list[PlannedRuns]:
 def text_plan(params: Params) -> list[PlannedRuns]:
     text = params.text
     corpus, train = text.corpus, text.train
-    reference_train = text.reference_train or train
+    reference_train = text.reference_train
     vocab = GPT2_VOCAB if corpus.tokenizer == "gpt2" else corpus.bpe_vocab_size
     batches = [min(train.batch_size, n) for n in text.dataset_sizes for _ in text.seeds]
     groups = [planned("text", "grid", vocab, corpus.seq_len, m.n_layer, m.d_model, train.steps,

@@ -85,6 +85,12 @@ PRESETS: dict[str, dict] = {
                 "lr": 0.001,
                 "eval_points": 20,
             },
+            "reference_train": {
+                "steps": 100_000,
+                "batch_size": 1024,
+                "lr": 0.001,
+                "eval_points": 2,
+            },
             "extraction_prefixes": [8, 16, 32],
             "max_extraction_sequences": 10_000,
             "score_batch_size": 4096,

@@ -46,6 +46,7 @@ TINY_PARAMS = {
         "seeds": [0],
         "oracle_configs": [{"n_layer": 1, "d_model": 16, "n_head": 2}],
         "train": {"steps": 30, "batch_size": 8, "lr": 0.01, "eval_points": 3},
+        "reference_train": {"steps": 30, "batch_size": 8, "lr": 0.01, "eval_points": 2},
         "extraction_prefixes": [4, 8],
         "max_extraction_sequences": 64,
         "attack_calibration_fraction": 0.5,

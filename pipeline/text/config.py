@@ -132,10 +132,10 @@ class TextConfig(Section):
     """Oracle candidates, trained on the whole reference pool; the lowest validation loss
     wins."""
     train: TrainConfig
-    """Training of the grid (stage text_train), and of the references unless
-    ``reference_train`` is given."""
-    reference_train: TrainConfig | None = None
-    """Training of the references (stage text_reference); null: as ``train``."""
+    """Training of the grid (stage text_train)."""
+    reference_train: TrainConfig
+    """Training of the references (stage text_reference) and of the ground truth's
+    reference."""
     extraction_prefixes: Annotated[list[PositiveInt], Field(min_length=1)] = [8, 16, 32]
     """Prefix lengths k from which greedy decoding must reproduce the rest of a sequence."""
     max_extraction_sequences: PositiveInt = 10_000
@@ -149,8 +149,9 @@ class TextConfig(Section):
     """The report quotes this many most memorized sequences."""
     confidence: Annotated[float, Field(gt=0, lt=1)] = 0.95  # intervals of the membership law
     """Confidence level of the membership-law intervals."""
-    ground_truth: GroundTruthConfig = GroundTruthConfig()
-    """The estimator checked against a Markov chain's exact code lengths."""
+    ground_truth: GroundTruthConfig
+    """The estimator checked against a Markov chain's exact code lengths (stage
+    text_ground_truth)."""
 
     @field_validator("configs", "oracle_configs")
     @classmethod

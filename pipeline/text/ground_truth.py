@@ -99,7 +99,7 @@ def ground_truth_jobs(text: TextConfig, runtime: RuntimeConfig,
     common = dict(models_dir=layout.GROUND_TRUTH / "models",
                   curves_dir=layout.GROUND_TRUTH / "curves", root=root)
     jobs = [make_job("reference", config.reference_model, reference, uniform,
-                     text.reference_train or text.train, runtime, config.seed,
+                     text.reference_train, runtime, config.seed,
                      config.vocab_size, **common)]
     for n in config.dataset_sizes:
         jobs.append(make_job(f"{config.model.name}-N{n}", config.model, members[:n], uniform,

@@ -67,7 +67,7 @@ def reference_job(text: TextConfig, runtime: RuntimeConfig, ref: ReferenceRun,
     tokens = pool[subset_indices(len(pool), ref.n_sequences, ref.seed)]
     return make_job(
         ref.run_id, ref.model, tokens, uniform_bits(vocab_size, pool.shape[1]),
-        text.reference_train or text.train, runtime, ref.seed, vocab_size,
+        text.reference_train, runtime, ref.seed, vocab_size,
         models_dir=layout.REFERENCE_MODELS, curves_dir=layout.REFERENCE_CURVES, root=root,
     )
 
