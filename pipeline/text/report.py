@@ -114,10 +114,9 @@ def memorization_section(table: pl.DataFrame, alpha: float) -> list[str]:
             f"Unintended memorization summed over the training set, in kbit, against α × params "
             f"with α = {alpha:.3f} bits/param from our synthetic fit (paper: {PAPER_ALPHA}). "
             "The paper: memorization grows with N until the model is full, then levels off or "
-            "falls as the model starts to generalize. At the largest N a grid model and its "
-            "same-size reference are trained on the same data with the same seed and settings, "
-            "so they are the same model and `mem_U` against the best reference is 0 there by "
-            "construction; the oracle-only column shows what is left against the oracle.", "",
+            "falls as the model starts to generalize. Each reference trained on other documents "
+            "(the reference pool); the two columns beside `mem_U` show memorization against the "
+            "oracle alone and against the same-size reference alone.", "",
             "![memorization](figures/memorization_vs_n.png)", ""] + _table(
         ["shape", "params", "N", "dataset kbit (ref)", "mem_U kbit", "vs oracle only",
          "vs same-size only", "α·params kbit", "mem bits/param"], rows)
