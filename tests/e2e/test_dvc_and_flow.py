@@ -27,7 +27,7 @@ MODEL_DIRS = ("data/models", "data/text/models", "data/text/reference/models",
 def dvc(project: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PATH": BIN + os.pathsep + os.environ["PATH"]}
     return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=project, env=env,
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=1800)
 
 
 def assert_up_to_date(project: Path) -> None:
@@ -207,7 +207,7 @@ def test_dvc_repro_during_a_flow_run_fails_fast(tmp_path, prefect_api):
     started = time.monotonic()
     result = dvc(project, "repro")
     waited = time.monotonic() - started
-    flow.join(timeout=600)
+    flow.join(timeout=1800)
     assert result.returncode != 0
     assert "Unable to acquire lock" in result.stderr
     assert waited < 30

@@ -122,7 +122,7 @@ def test_a_served_schedule_fires_and_leaves_dvc_up_to_date(tmp_path):
             runs = api_json(f"{api}/flow_runs/filter", completed) or []
             return [run for run in runs if run.get("auto_scheduled")]
 
-        runs = wait_for(completed_scheduled_run, 240, "a scheduled run to complete")
+        runs = wait_for(completed_scheduled_run, 900, "a scheduled run to complete")
         assert runs[0]["name"]
     finally:
         if serving is not None:
