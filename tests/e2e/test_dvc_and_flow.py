@@ -176,6 +176,8 @@ def test_flow_trains_only_new_models_and_leaves_dvc_up_to_date(project, prefect_
         "text_report": "ran",
         **dict.fromkeys(["profiles_data", "profiles_train", "profiles_score", "profiles_analyze",
                          "profiles_predictor", "profiles_report"], "skipped"),
+        **dict.fromkeys(["retention_encoders", "retention_decoders", "retention_memory",
+                         "retention_followup", "retention_report"], "skipped"),
     }
     assert model_stamp(project, "L1-D8-N16-S0") == before  # seed 0 was not retrained
     assert (project / "data/models/L1-D8-N16-S1/model.safetensors").is_file()
