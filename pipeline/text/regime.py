@@ -35,6 +35,18 @@ def regime_warnings(totals: pl.DataFrame, table: pl.DataFrame, selection: dict[s
             f"within {WEAK_REFERENCE_MARGIN:.0%} of the best grid model's ({best_model:.3f}): "
             "it knows little more about the text than the models it judges, so `mem_U` mixes "
             "generalization into memorization.")
+    rows = table.sort("n_sequences").rows(named=True)
+    last, earlier = rows[-1], [r["memorized_bits"] for r in rows[:-1]]
+    after_peak = earlier[earlier.index(max(earlier)) + 1:] if earlier else []
+    trough = min(after_peak, default=last["memorized_bits"])
+    if last["memorized_bits"] > 1.2 * trough and last["test_loss_bits_per_token"] > oracle:
+        warnings.append(
+            f"**Memorization rising again at the largest N** ({last['memorized_bits'] / 1e3:.1f}"
+            f" kbit at N = {last['n_sequences']:,}, from {trough / 1e3:.1f} kbit) while the "
+            "model codes held-out text worse than the oracle "
+            f"({last['test_loss_bits_per_token']:.3f} against {oracle:.3f} bits/token): this is "
+            "the sum of per-sequence "
+            "`max(0, ·)` noise over many sequences, not memorization.")
     if selection.get("leaks"):
         warnings.append(
             f"**Reference knows the scored data.** {', '.join(selection['leaks'])} code the "

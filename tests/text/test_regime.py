@@ -39,3 +39,11 @@ def test_each_degenerate_regime_is_named():
     assert "same-size-L1-D8 code the grid's members" in warnings[2]
     assert "0.40 bits/param, 13% of α" in warnings[0]
     assert "0 of 3 runs converged, judged on only 2" in warnings[4]
+
+
+def test_memorization_rising_again_while_the_model_is_worse_than_the_oracle_is_flagged():
+    rising = table([3000.0, 1000.0, 2500.0], test_loss=6.0, extract=[0.9, 0.2, 0.01])
+    warnings = regime_warnings(totals([True] * 3), rising, SELECTION, alpha=3.0, prefixes=[8],
+                               eval_points=11, steps=5000)
+    assert [w.split("**")[1] for w in warnings] == ["Memorization rising again at the largest N"]
+    assert "2.5 kbit at N = 1,024, from 1.0 kbit" in warnings[0]
