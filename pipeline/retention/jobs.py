@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from pipeline.core.config import RuntimeConfig, TrainConfig
+from pipeline.core.integrity import is_intact, seal
 from pipeline.core.io import read_json
 from pipeline.core.model import GPTConfig
 from pipeline.core.objectives import NextTokenObjective
@@ -74,11 +75,14 @@ class InitJob:
         return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
 
     def is_done(self) -> bool:
+        """Reused only with these settings and a seal that still verifies, like a trained run."""
         path = self.model_dir / TRAINING_FILE
         try:
-            return path.is_file() and read_json(path).get("fingerprint") == self.fingerprint
+            if not path.is_file() or read_json(path).get("fingerprint") != self.fingerprint:
+                return False
         except Exception:
             return False
+        return is_intact(self.model_dir, f"run {self.run_id}")
 
     def run(self, on_progress: Callable[[int], None] | None = None) -> dict:
         started = time.perf_counter()
@@ -87,6 +91,7 @@ class InitJob:
         summary = {"run_id": self.run_id, "steps": 0, "fingerprint": self.fingerprint,
                    "wall_seconds": round(time.perf_counter() - started, 3)}
         model.save_pretrained(self.model_dir, extra_files={TRAINING_FILE: summary})
+        seal(self.model_dir)
         if on_progress:
             on_progress(1)
         return summary

@@ -144,3 +144,16 @@ def test_a_frozen_encoder_is_unchanged_by_training(tmp_path):
     for run in ("probe", "memory"):
         saved = tmp_path / run / "model" / "encoder" / "model.safetensors"
         assert weights_digest(saved) == before
+
+
+def test_an_untrained_encoder_is_sealed_and_redone_when_damaged(tmp_path, caplog):
+    from pipeline.retention.jobs import InitJob
+
+    job = InitJob("lm-b0", GPTConfig(16, 8, 1, 16, 2), seed=0, model_dir=tmp_path / "lm-b0")
+    assert not job.is_done()
+    job.run()
+    assert job.is_done()
+    weights = job.model_dir / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-8] + b"\0" * 8)
+    assert not job.is_done()
+    assert "model.safetensors" in caplog.text
