@@ -23,12 +23,14 @@ from pipeline.text.regime import regime_warnings
 from pipeline.text.report import estimator_metrics, markdown_report, text_metrics
 from pipeline.text.summary import (
     by_size,
+    capacity_comparison,
     double_descent_peaks,
     extraction_gap,
     membership_summary,
     read_alpha,
     top_memorized_sequences,
     with_capacity_ratio,
+    with_identical_capacity,
 )
 
 log = logging.getLogger(__name__)
@@ -41,7 +43,9 @@ def work(params: TextParams, root: Path) -> None:
     corpus = read_json(root / layout.CORPUS_METRICS)
     selection = read_json(root / layout.REFERENCE_SELECTION)
     totals = with_capacity_ratio(read_parquet(root / layout.TOTALS), alpha)
-    table = by_size(totals)
+    identical = read_parquet(root / layout.IDENTICAL_RESULTS)
+    table = with_identical_capacity(by_size(totals), identical)
+    comparison = capacity_comparison(table, identical)
     seq_len = corpus["seq_len"]
     peaks = double_descent_peaks(table)
     summary = membership_summary(totals, seq_len, text.confidence)
@@ -56,14 +60,16 @@ def work(params: TextParams, root: Path) -> None:
     membership_figure(totals, summary.fit, seq_len, figures / "membership_f1.png")
     extraction_figure(table, prefixes, figures / "extraction.png")
     warnings = regime_warnings(totals, table, selection, alpha, prefixes,
-                               text.train.eval_points, text.train.steps)
+                               text.train.eval_points, text.train.steps, comparison)
     ground_truth = read_parquet(root / layout.GROUND_TRUTH_RESULTS)
-    metrics = text_metrics(corpus, selection, table, alpha, peaks, summary, prefixes)
+    metrics = text_metrics(corpus, selection, table, alpha, peaks, summary, prefixes,
+                           comparison)
     metrics.update(regime_warnings=warnings, degenerate=bool(warnings),
                    estimator_check=estimator_metrics(ground_truth))
     write_json(finite(metrics), root / layout.TEXT_METRICS)
     write_text(markdown_report(text, corpus, selection, table, alpha, peaks, summary, gap,
-                               top_run, top, warnings, ground_truth), root / layout.REPORT)
+                               top_run, top, warnings, ground_truth, comparison),
+               root / layout.REPORT)
     log.info("text report written to %s", layout.REPORT)
 
 

@@ -60,6 +60,7 @@ TINY_PARAMS = {
             "model": {"n_layer": 1, "d_model": 8, "n_head": 1},
             "reference_model": {"n_layer": 1, "d_model": 8, "n_head": 1},
         },
+        "identical_capacity": {"dataset_sizes": [4, 16]},
     },
     "profiles": {
         "data": {"repetitions": [1, 16], "members_per_repetition": 6, "nonmembers": 12,

@@ -117,6 +117,23 @@ class GroundTruthConfig(Section):
         return value
 
 
+class IdenticalCapacityConfig(Section):
+    """The capacity of each text shape on uniform tokens of the corpus's own vocabulary and
+    sequence length, trained with ``text.train`` (stage text_capacity)."""
+
+    dataset_sizes: Annotated[list[PositiveInt], Field(min_length=2)]
+    """N of uniform sequences per shape; must straddle the capacity (the largest ``mem_U``
+    should not sit at an N memorized ≥ 95%)."""
+    seed: Seed = 0
+    """Seed of the uniform tokens and of the models."""
+
+    @field_validator("dataset_sizes")
+    @classmethod
+    def _unique_sizes(cls, value: list[int]) -> list[int]:
+        unique("values", value)
+        return value
+
+
 class TextConfig(Section):
     """The corpus, the text model grid, its references, and the probes run on every model."""
 
@@ -152,6 +169,8 @@ class TextConfig(Section):
     ground_truth: GroundTruthConfig
     """The estimator checked against a Markov chain's exact code lengths (stage
     text_ground_truth)."""
+    identical_capacity: IdenticalCapacityConfig
+    """Each shape's capacity on uniform tokens of the same V and S (stage text_capacity)."""
 
     @field_validator("configs", "oracle_configs")
     @classmethod

@@ -35,6 +35,11 @@ TFIDF = SCORES / "tfidf_members.parquet"
 GROUND_TRUTH = TEXT / "ground_truth"          # stage text_ground_truth
 GROUND_TRUTH_RESULTS = GROUND_TRUTH / "results.parquet"
 
+IDENTICAL = TEXT / "identical_capacity"       # stage text_capacity
+IDENTICAL_MODELS = IDENTICAL / "models"
+IDENTICAL_CURVES = IDENTICAL / "curves"
+IDENTICAL_RESULTS = IDENTICAL / "results.parquet"
+
 PLOTS = TEXT / "plots"                        # stage text_report
 FIGURES = TEXT / "figures"
 REPORT = TEXT / "report.md"

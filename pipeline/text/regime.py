@@ -11,14 +11,30 @@ from typing import Any
 
 import polars as pl
 
+from pipeline.text.summary import X_HIGH, X_LOW
+
 UNDER_TRAINED_SHARE = 0.5   # peak memorization below this share of α × params
 WEAK_REFERENCE_MARGIN = 0.01  # oracle within 1% of the grid models' own held-out loss
 
 
 def regime_warnings(totals: pl.DataFrame, table: pl.DataFrame, selection: dict[str, Any],
                     alpha: float, prefixes: list[int], eval_points: int,
-                    steps: int) -> list[str]:
+                    steps: int, comparison: list[dict[str, Any]]) -> list[str]:
     warnings = []
+    for c in comparison:
+        if c["identical_capacity_data_limited"]:
+            warnings.append(
+                f"**Identical-architecture capacity is a lower bound.** {c['config']}'s "
+                "largest `mem_U` on uniform tokens sits at N = "
+                f"{c['identical_capacity_at_n']:,}, memorized almost completely: add a larger "
+                "N to `text.identical_capacity.dataset_sizes`.")
+        if not c["x_resolvable"]:
+            warnings.append(
+                f"**Double descent not resolvable.** {c['config']}'s grid spans x = "
+                f"{c['x_alpha_range'][0]:.2f}–{c['x_alpha_range'][1]:.1f} against α·params and "
+                f"{c['x_identical_range'][0]:.2f}–{c['x_identical_range'][1]:.1f} against the "
+                f"identical architecture's capacity; a peak near x ≈ 1 needs ≤ {X_LOW} to "
+                f"≥ {X_HIGH:g} with both (more or fewer sequences, or a smaller shape).")
     per_param = (table["memorized_bits"] / table["params"]).max()
     if per_param < UNDER_TRAINED_SHARE * alpha:
         warnings.append(

@@ -51,6 +51,51 @@ def with_capacity_ratio(totals: pl.DataFrame, alpha: float) -> pl.DataFrame:
     )
 
 
+X_LOW, X_HIGH = 0.3, 30.0  # the x range that makes a peak near x ≈ 1 resolvable
+IDENTICAL_TARGET = 0.7  # peak mem_U / identical-architecture capacity the defaults aim for
+
+
+def with_identical_capacity(table: pl.DataFrame, identical: pl.DataFrame) -> pl.DataFrame:
+    """Adds each shape's capacity on uniform tokens of the same V and S
+    (``identical_capacity_bits``) and x against it (``capacity_ratio_identical``)."""
+    capacity = identical.group_by("config").agg(
+        pl.col("capacity_bits").first().alias("identical_capacity_bits"))
+    missing = set(table["config"]) - set(capacity["config"])
+    if missing:
+        raise ArtifactError(f"{layout.IDENTICAL_RESULTS}: no capacity for {sorted(missing)}; "
+                            "rerun stage text_capacity")
+    return table.join(capacity, on="config", how="left").with_columns(
+        (pl.col("dataset_bits") / pl.col("identical_capacity_bits"))
+        .alias("capacity_ratio_identical"))
+
+
+def capacity_comparison(table: pl.DataFrame, identical: pl.DataFrame) -> list[dict[str, Any]]:
+    """Per shape: the peak ``mem_U`` on text against the identical architecture's capacity
+    and against α × params, and the x range the grid spans against each."""
+    rows = []
+    for (config,), runs in sorted(table.group_by("config")):
+        peak = runs.sort("memorized_bits", descending=True).row(0, named=True)
+        own = identical.filter(pl.col("config") == config).row(0, named=True)
+        x_alpha, x_identical = runs["capacity_ratio"], runs["capacity_ratio_identical"]
+        rows.append({
+            "config": config,
+            "params": int(peak["params"]),
+            "peak_memorized_bits": float(peak["memorized_bits"]),
+            "peak_at_n": int(peak["n_sequences"]),
+            "identical_capacity_bits": float(own["capacity_bits"]),
+            "identical_capacity_at_n": int(own["capacity_at_n"]),
+            "identical_capacity_data_limited": bool(own["capacity_data_limited"]),
+            "alpha_capacity_bits": float(peak["capacity_bits_predicted"]),
+            "peak_over_identical": float(peak["memorized_bits"] / own["capacity_bits"]),
+            "peak_over_alpha": float(peak["memorized_bits"] / peak["capacity_bits_predicted"]),
+            "x_alpha_range": [float(x_alpha.min()), float(x_alpha.max())],
+            "x_identical_range": [float(x_identical.min()), float(x_identical.max())],
+            "x_resolvable": bool(min(x_alpha.min(), x_identical.min()) <= X_LOW
+                                 and min(x_alpha.max(), x_identical.max()) >= X_HIGH),
+        })
+    return rows
+
+
 def by_size(totals: pl.DataFrame) -> pl.DataFrame:
     """Mean (and spread) over seeds of each (config, N)."""
     numeric = [c for c, t in totals.schema.items() if t.is_numeric()

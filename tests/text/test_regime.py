@@ -23,16 +23,23 @@ def totals(converged: list[bool]) -> pl.DataFrame:
     return pl.DataFrame({"converged": converged})
 
 
+def comparison(data_limited: bool = False, resolvable: bool = True) -> list[dict]:
+    return [{"config": "L1-D8", "identical_capacity_at_n": 256,
+             "identical_capacity_data_limited": data_limited, "x_resolvable": resolvable,
+             "x_alpha_range": [0.2, 40.0], "x_identical_range": [0.5, 12.0]}]
+
+
 def test_a_healthy_run_raises_no_warning():
     healthy = table([2500.0, 3000.0, 2000.0], test_loss=6.0, extract=[0.9, 0.2, 0.01])
     assert regime_warnings(totals([True] * 3), healthy, SELECTION, alpha=3.0, prefixes=[8],
-                           eval_points=11, steps=5000) == []
+                           eval_points=11, steps=5000, comparison=comparison()) == []
 
 
 def test_each_degenerate_regime_is_named():
     degenerate = table([400.0, 300.0, 0.0], test_loss=5.02, extract=[0.5, 0.0, 0.0])
     warnings = regime_warnings(totals([False] * 3), degenerate, LEAKY, alpha=3.0,
-                               prefixes=[8], eval_points=2, steps=500)
+                               prefixes=[8], eval_points=2, steps=500,
+                               comparison=comparison())
     heads = [w.split("**")[1] for w in warnings]
     assert heads == ["Under-trained.", "Weak reference.", "Reference knows the scored data.",
                      "Nothing to extract.", "Convergence."]
@@ -44,6 +51,17 @@ def test_each_degenerate_regime_is_named():
 def test_memorization_rising_again_while_the_model_is_worse_than_the_oracle_is_flagged():
     rising = table([3000.0, 1000.0, 2500.0], test_loss=6.0, extract=[0.9, 0.2, 0.01])
     warnings = regime_warnings(totals([True] * 3), rising, SELECTION, alpha=3.0, prefixes=[8],
-                               eval_points=11, steps=5000)
+                               eval_points=11, steps=5000, comparison=comparison())
     assert [w.split("**")[1] for w in warnings] == ["Memorization rising again at the largest N"]
     assert "2.5 kbit at N = 1,024, from 1.0 kbit" in warnings[0]
+
+
+def test_a_data_limited_yardstick_and_an_unresolvable_x_range_are_flagged():
+    healthy = table([2500.0, 3000.0, 2000.0], test_loss=6.0, extract=[0.9, 0.2, 0.01])
+    warnings = regime_warnings(totals([True] * 3), healthy, SELECTION, alpha=3.0, prefixes=[8],
+                               eval_points=11, steps=5000,
+                               comparison=comparison(data_limited=True, resolvable=False))
+    assert [w.split("**")[1] for w in warnings] == [
+        "Identical-architecture capacity is a lower bound.", "Double descent not resolvable."]
+    assert "N = 256" in warnings[0]
+    assert "0.50–12.0 against the identical" in warnings[1]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -63,7 +64,7 @@ def project(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(root)
         for stage in ("text_corpus", "text_reference", "text_train", "text_score",
-                      "text_ground_truth", "text_report"):
+                      "text_ground_truth", "text_capacity", "text_report"):
             run(stage)
     return root
 
@@ -222,3 +223,20 @@ def test_the_estimator_check_compares_estimated_and_true_mem_u(project):
              / results["dataset_bits_true"]).abs() < 1e-9).all()
     report = (project / layout.REPORT).read_text()
     assert "## The estimator against a known answer" in report
+
+
+def test_identical_architecture_capacity_is_the_largest_mem_u_on_uniform_tokens(project):
+    results = pl.read_parquet(project / layout.IDENTICAL_RESULTS)
+    info = json.loads((project / layout.CORPUS_INFO).read_text())
+    per_sequence = (info["seq_len"] - 1) * math.log2(info["vocab_size"])
+    assert results["n_sequences"].to_list() == [4, 16]
+    assert np.allclose(results["dataset_bits"], results["n_sequences"] * per_sequence)
+    assert results["capacity_bits"].unique().to_list() == [results["memorized_bits"].max()]
+    assert ((results["memorized_bits"] >= 0)
+            & (results["memorized_bits"] <= results["dataset_bits"])).all()
+    metrics = json.loads((project / layout.TEXT_METRICS).read_text())["configs"]["L1-D8"]
+    assert metrics["identical_capacity_bits"] == pytest.approx(results["capacity_bits"][0])
+    assert metrics["peak_over_identical"] == pytest.approx(
+        metrics["max_memorized_bits"] / metrics["identical_capacity_bits"])
+    assert "## Against the identical architecture's capacity" in (
+        project / layout.REPORT).read_text()
