@@ -44,6 +44,7 @@ TINY_PARAMS = {
         "configs": [{"n_layer": 1, "d_model": 8, "n_head": 1}],
         "dataset_sizes": [8, 32],
         "seeds": [0],
+        "x_reach": 0,
         "oracle_configs": [{"n_layer": 1, "d_model": 16, "n_head": 2}],
         "train": {"steps": 30, "batch_size": 8, "lr": 0.01, "eval_points": 3},
         "reference_train": {"steps": 30, "batch_size": 8, "lr": 0.01, "eval_points": 2},

@@ -251,20 +251,25 @@ class MemoryModel(Saved):
             memory = memory_of(self.encoder, flat, self.spec.memory_state)
         return self.projection(memory).view(batch, n_chunks, -1)
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+    def forward(self, tokens: torch.Tensor, first_chunk: int = 0) -> torch.Tensor:
+        """Logits of the positions from chunk ``first_chunk`` on (a copy objective scores
+        only the second half, so the first half's chunks need memories but no decoding)."""
         spec = self.spec
         batch = tokens.shape[0]
+        decoded = spec.n_chunks - first_chunk
         chunks = tokens.view(batch, spec.n_chunks, spec.chunk_len)
-        pad = self.decoder.pad.expand(batch, spec.n_chunks, spec.n_chunks - 1, -1)
+        pad = self.decoder.pad.expand(batch, decoded, spec.n_chunks - 1, -1)
         if not self.reads_memory:
             slots = pad
         else:
             earlier = self.memories(chunks)[:, None, : spec.n_chunks - 1]
-            slots = torch.where(self.visible[None, :, :, None], earlier, pad)
-        chunk_index = torch.arange(spec.n_chunks, device=tokens.device).repeat(batch)
-        logits = self.decoder(slots.reshape(batch * spec.n_chunks, spec.n_chunks - 1, -1),
-                              chunks.reshape(batch * spec.n_chunks, spec.chunk_len), chunk_index)
-        return logits.view(batch, spec.n_chunks * spec.chunk_len, -1)
+            visible = self.visible[None, first_chunk:, :, None]
+            slots = torch.where(visible, earlier, pad)
+        chunk_index = torch.arange(first_chunk, spec.n_chunks, device=tokens.device).repeat(batch)
+        logits = self.decoder(slots.reshape(batch * decoded, spec.n_chunks - 1, -1),
+                              chunks[:, first_chunk:].reshape(batch * decoded, spec.chunk_len),
+                              chunk_index)
+        return logits.view(batch, decoded * spec.chunk_len, -1)
 
 
 def _gpt(config: dict | None) -> GPTConfig | None:

@@ -84,6 +84,15 @@ def views(kind: str, batch: torch.Tensor, blank_id: int,
     raise ValueError(f"unknown memory objective {kind!r}")
 
 
+def scored_logits(model: torch.nn.Module, view: View) -> torch.Tensor:
+    """The logits of the view's scored positions. The chunks before the first scored one are
+    not decoded at all (a copy view scores only the second half: half the decoder's work)."""
+    first_scored = int(view.scored.nonzero()[0, 0])
+    first_chunk = first_scored // model.spec.chunk_len
+    logits = model(view.inputs, first_chunk=first_chunk)
+    return logits[:, view.scored[first_chunk * model.spec.chunk_len:]]
+
+
 @dataclass(frozen=True)
 class MemoryObjective:
     """A memory model's objective (``kind``: causal, copy, blank_copy or combined)."""
@@ -95,7 +104,7 @@ class MemoryObjective:
     def loss(self, model: torch.nn.Module, batch: torch.Tensor) -> torch.Tensor:
         total = 0.0
         for view in views(self.kind, batch, self.blank_id, self.combined_copy):
-            logits = model(view.inputs)[:, view.scored].float()
+            logits = scored_logits(model, view).float()
             total = total + F.cross_entropy(logits.flatten(0, 1),
                                             view.targets[:, view.scored].flatten())
         return total
@@ -104,7 +113,7 @@ class MemoryObjective:
         def nats(model, batch):
             total = torch.zeros(len(batch), device=batch.device)
             for view in views(self.kind, batch, self.blank_id, self.combined_copy):
-                logits = model(view.inputs)[:, view.scored].float()
+                logits = scored_logits(model, view).float()
                 total += F.cross_entropy(logits.transpose(1, 2), view.targets[:, view.scored],
                                          reduction="none").sum(1)
             return total

@@ -145,6 +145,10 @@ class TextConfig(Section):
     """N: training sequences of each run, drawn from the member pool."""
     seeds: Annotated[list[Seed], Field(min_length=1)]
     """Each seed draws its own training subsets and initialization."""
+    x_reach: Annotated[float, Field(ge=0)] = 30.0
+    """Before training, the largest N must hold at least this many times each shape's
+    capacity (x = oracle bits / (3.64 × params)), so the double-descent axis is resolved;
+    0 turns the check off."""
     oracle_configs: Annotated[list[ModelConfig], Field(min_length=1)]
     """Oracle candidates, trained on the whole reference pool; the lowest validation loss
     wins."""

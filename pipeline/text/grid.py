@@ -69,6 +69,31 @@ def check_dataset_sizes(text: TextConfig, pool_size: int) -> None:
         )
 
 
+PAPER_ALPHA = 3.64  # bits/param (Morris et al. 2025): the largest capacity yardstick we use
+
+
+def check_reach(text: TextConfig, reference_bits: np.ndarray, vocab_size: int) -> None:
+    """Before any training: the largest N of every seed must hold at least ``text.x_reach``
+    times the paper's capacity of every shape, in the oracle's bits (the error gives the
+    numbers)."""
+    n_max = max(text.dataset_sizes)
+    dataset_bits = min(float(reference_bits[subset_indices(len(reference_bits), n_max, seed)]
+                             .sum()) for seed in text.seeds)
+    for model in text.configs:
+        capacity = PAPER_ALPHA * parameter_count(model, vocab_size, text.corpus.seq_len)
+        if dataset_bits < text.x_reach * capacity:
+            needed = text.x_reach * capacity / dataset_bits * n_max
+            params = capacity / PAPER_ALPHA
+            raise ConfigError(
+                f"text.dataset_sizes, text.x_reach: the largest N ({n_max:,}) holds "
+                f"{dataset_bits / 1e3:,.0f} kbit (the oracle's code length), x = "
+                f"{dataset_bits / capacity:.1f} against {model.name}'s capacity α·params = "
+                f"{PAPER_ALPHA} × {params:,.0f} = {capacity / 1e3:,.1f} kbit; the "
+                f"double-descent axis needs x ≥ {text.x_reach:g}, so N ≥ {needed:,.0f} (the "
+                f"member pool holds {len(reference_bits):,}): add a larger N, a smaller "
+                "shape (text.configs), or more documents (text.corpus)")
+
+
 def subset_indices(pool_size: int, n_sequences: int | None, seed: int) -> np.ndarray:
     """Pool indices of the training set of (N, seed); ``None``: the whole pool, in order."""
     if n_sequences is None:

@@ -13,6 +13,7 @@ import polars as pl
 
 from pipeline.core.probes.membership import LAW_PARAM_NAMES, PAPER_CONSTANTS
 from pipeline.text.config import TextConfig
+from pipeline.text.grid import PAPER_ALPHA
 from pipeline.text.regime import regime_section
 from pipeline.text.summary import (
     CLAIM_TOKENS_PER_PARAM,
@@ -22,8 +23,6 @@ from pipeline.text.summary import (
     MembershipSummary,
     peak_position,
 )
-
-PAPER_ALPHA = 3.64
 
 
 def _f(value: Any, digits: int = 3) -> str:

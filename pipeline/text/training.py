@@ -10,7 +10,13 @@ from pipeline.core.config import RuntimeConfig
 from pipeline.core.trainer import TrainJob
 from pipeline.text import layout
 from pipeline.text.config import TextConfig
-from pipeline.text.grid import check_dataset_sizes, make_job, subset_indices, text_runs
+from pipeline.text.grid import (
+    check_dataset_sizes,
+    check_reach,
+    make_job,
+    subset_indices,
+    text_runs,
+)
 from pipeline.text.pool import read_corpus_info, read_pool
 from pipeline.text.reference import ORACLE, read_reference_nll
 
@@ -21,6 +27,7 @@ def grid_jobs(text: TextConfig, runtime: RuntimeConfig, root: Path = Path(".")) 
     members, _ = read_pool(root)
     check_dataset_sizes(text, len(members))
     reference_nll, _ = read_reference_nll(root)
+    check_reach(text, reference_nll[ORACLE].to_numpy(), info["vocab_size"])
     jobs = []
     for run in text_runs(text):
         idx = subset_indices(len(members), run.n_sequences, run.seed)

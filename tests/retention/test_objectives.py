@@ -4,6 +4,7 @@ metrics (token accuracy ignores padding; the ratios; bits per dimension; majorit
 from __future__ import annotations
 
 import math
+import types
 
 import numpy as np
 import pytest
@@ -54,12 +55,14 @@ def test_combined_is_causal_plus_the_named_copy():
 def test_copy_loss_ignores_the_first_half():
     """A model perfect on the second half and wrong on the first has near-zero copy loss."""
     class SecondHalfOracle(torch.nn.Module):
-        def forward(self, tokens):
+        spec = types.SimpleNamespace(chunk_len=2)  # four chunks of two
+
+        def forward(self, tokens, first_chunk=0):
             logits = torch.full((*tokens.shape, 9), -30.0)
             logits[:, :4, 0] = 30.0                       # first half: always wrong
             for i in range(4, 8):
                 logits[:, i, BATCH[0, i - 4]] = 30.0      # second half: the first half's token
-            return logits
+            return logits[:, first_chunk * 2:]
 
     loss = MemoryObjective("blank_copy", BLANK).loss(SecondHalfOracle(), BATCH)
     assert float(loss) < 1e-6
@@ -84,3 +87,25 @@ def test_ratios_and_bits_per_dimension():
 def test_majority_rate_is_the_mean_of_per_position_modes():
     tokens = np.array([[1, 5], [1, 6], [2, 7], [1, 7]])
     assert majority_rate(tokens) == (0.75 + 0.5) / 2
+
+
+@pytest.mark.parametrize("n_chunks", [2, 3, 4])
+@pytest.mark.parametrize("kind", ["causal", "copy", "blank_copy", "combined"])
+def test_decoding_only_the_scored_chunks_gives_the_full_forward_loss(kind, n_chunks):
+    import torch.nn.functional as F
+
+    from pipeline.core.model import GPTConfig
+    from pipeline.retention.models import MemorySpec
+
+    torch.manual_seed(0)
+    spec = MemorySpec(vocab_size=11, n_chunks=n_chunks, chunk_len=4, n_layer=1, d_model=16,
+                      n_head=2, memory="trainable", memory_state="pre_norm",
+                      encoder=GPTConfig(11, 4, 1, 8, 2))
+    model = spec.build()
+    batch = torch.randint(1, 11, (5, n_chunks * 4))
+    expected = sum(
+        F.cross_entropy(model(v.inputs)[:, v.scored].flatten(0, 1),
+                        v.targets[:, v.scored].flatten())
+        for v in views(kind, batch, blank_id=0))
+    loss = MemoryObjective(kind, blank_id=0).loss(model, batch)
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)

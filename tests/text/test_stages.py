@@ -240,3 +240,21 @@ def test_identical_architecture_capacity_is_the_largest_mem_u_on_uniform_tokens(
         metrics["max_memorized_bits"] / metrics["identical_capacity_bits"])
     assert "## Against the identical architecture's capacity" in (
         project / layout.REPORT).read_text()
+
+
+def test_a_grid_that_cannot_reach_x_30_is_refused_before_training(project, monkeypatch, capsys):
+    params = local_params("docs.parquet")
+    params["text"]["x_reach"] = 30
+    write_params(project, params)
+    monkeypatch.chdir(project)
+    before = sorted(p.name for p in (project / layout.MODELS).iterdir())
+    try:
+        with pytest.raises(SystemExit) as exit_:
+            run("text_train")
+    finally:
+        write_params(project, local_params("docs.parquet"))
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "text.dataset_sizes, text.x_reach: the largest N (32) holds" in err
+    assert "x ≥ 30, so N ≥" in err and "the member pool holds" in err
+    assert sorted(p.name for p in (project / layout.MODELS).iterdir()) == before
