@@ -55,6 +55,13 @@ def pending(jobs: Sequence[Job]) -> list[Job]:
     return [job for job in jobs if not job.is_done()]
 
 
+def longest_first(jobs: Sequence[Job]) -> list[Job]:
+    """The jobs by decreasing estimated cost (a job's ``cost`` if it has one, else its
+    ``size``). Started in this order on a pool, the long jobs do not end up last, running
+    alone while the other workers idle (longest-processing-time-first scheduling)."""
+    return sorted(jobs, key=lambda job: getattr(job, "cost", job.size), reverse=True)
+
+
 def init_worker(threads: int, parent: int | None = None) -> None:
     """Run once in every worker process: torch threads, logging to stderr, and the watchdog
     that ends the worker when ``parent`` (the process that started the pool; pass its pid,
@@ -127,7 +134,7 @@ def run_jobs(jobs: Sequence[Job], workers: int, threads_per_worker: int,
             initializer=_init_pool_worker, initargs=(threads_per_worker, os.getpid(), channel),
         )
         try:
-            running = {pool.submit(_run_in_worker, job) for job in jobs}
+            running = {pool.submit(_run_in_worker, job) for job in longest_first(jobs)}
             while running:
                 done, running = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
                 _drain(channel, bar)

@@ -34,7 +34,7 @@ from prefect import flow, get_run_logger, task  # noqa: E402
 from prefect.task_runners import TaskRunner  # noqa: E402
 
 from pipeline.core.errors import PipelineError  # noqa: E402
-from pipeline.core.jobs import Job  # noqa: E402
+from pipeline.core.jobs import Job, longest_first  # noqa: E402
 from pipeline.core.stage import (  # noqa: E402
     pending_jobs,
     prepare_stage,
@@ -112,7 +112,8 @@ class StageRunner:
         jobs = pending_jobs(module, params, self.root)
         threads = params.runtime.threads_per_worker
         futures = [self.runner.submit(run_job.with_options(task_run_name=f"{stage}: {job.id}"),
-                                      {"job": job, "threads": threads}) for job in jobs]
+                                      {"job": job, "threads": threads})
+                   for job in longest_first(jobs)]
         for future in futures:
             future.result()
         run_stage_work.with_options(task_run_name=stage)(stage, str(self.root))

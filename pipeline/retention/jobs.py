@@ -49,6 +49,20 @@ class LocatedTrainJob(TrainJob):
     def fingerprint(self) -> str:
         return TrainJob.fingerprint.fget(replace(self, model=self.model.portable()))
 
+    @property
+    def cost(self) -> float:
+        """Relative work, for longest-first scheduling: steps × the decoded share of the
+        objective's views (a copy view decodes half the chunks), doubled when the encoder
+        trains too."""
+        objective = self.objective
+        if not isinstance(objective, MemoryObjective):
+            return float(self.train.steps)
+        share = {"causal": 1.0, "copy": 0.5, "blank_copy": 0.5}
+        kinds = (["causal", objective.combined_copy] if objective.kind == "combined"
+                 else [objective.kind])
+        trains_encoder = getattr(self.model, "memory", "") == "trainable"
+        return self.train.steps * sum(share[k] for k in kinds) * (2.0 if trains_encoder else 1.0)
+
 
 @dataclass(frozen=True)
 class InitJob:

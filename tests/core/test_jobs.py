@@ -97,3 +97,21 @@ def test_a_failing_job_stops_the_others_before_they_write(tmp_path):
                  threads_per_worker=1)
     time.sleep(3)  # past when the slow job would have written
     assert not (tmp_path / "slow").exists()
+
+
+def test_the_pool_starts_the_costliest_jobs_first():
+    from dataclasses import dataclass
+
+    from pipeline.core.jobs import longest_first
+
+    @dataclass
+    class Sized:
+        id: str
+        size: int
+
+    @dataclass
+    class Costed(Sized):
+        cost: float
+
+    jobs = [Sized("a", 10), Costed("b", 10, 50.0), Sized("c", 30), Costed("d", 40, 5.0)]
+    assert [job.id for job in longest_first(jobs)] == ["b", "c", "a", "d"]
