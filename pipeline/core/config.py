@@ -96,6 +96,12 @@ class TrainConfig(Section):
     training curve and the convergence judgement use them."""
     convergence: ConvergenceConfig = ConvergenceConfig()
     """How convergence is judged."""
+    # Left out of model_dump (hence of every fingerprint) while null, so adding the setting
+    # retrained nothing; once set it changes the weights and enters the fingerprint.
+    budget_seconds: Annotated[PositiveFloat | None, Field(exclude_if=lambda v: v is None)] = None
+    """Wall-clock budget of training time (evaluations excluded): the schedule (warmup, cosine,
+    evaluations) runs on the elapsed share of it and the run ends when it is spent; steps is
+    then only the progress bar's scale. Not reproducible step for step. null: step-based."""
 
 
 class RuntimeConfig(Section):

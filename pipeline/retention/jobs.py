@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pipeline.core.budget import BudgetedTrainJob
 from pipeline.core.config import RuntimeConfig, TrainConfig
 from pipeline.core.integrity import is_intact, seal
 from pipeline.core.io import read_json
@@ -48,6 +49,11 @@ class LocatedTrainJob(TrainJob):
     @property
     def fingerprint(self) -> str:
         return TrainJob.fingerprint.fget(replace(self, model=self.model.portable()))
+
+
+@dataclass(frozen=True)
+class BudgetedLocatedTrainJob(LocatedTrainJob, BudgetedTrainJob):
+    """A :class:`LocatedTrainJob` trained for ``train.budget_seconds``."""
 
 
 @dataclass(frozen=True)
@@ -163,7 +169,10 @@ class Builder:
 
     def train_job(self, stage_dir: Path, run_id: str, spec, objective, tokens: np.ndarray,
                   reference_bits: float, train: TrainConfig) -> TrainJob:
-        kind = LocatedTrainJob if hasattr(spec, "portable") else TrainJob
+        located, budgeted = hasattr(spec, "portable"), train.budget_seconds is not None
+        kind = {(False, False): TrainJob, (True, False): LocatedTrainJob,
+                (False, True): BudgetedTrainJob, (True, True): BudgetedLocatedTrainJob,
+                }[located, budgeted]
         return kind(
             run_id=run_id, model=spec, objective=objective, tokens=tokens,
             reference_bits=reference_bits, train=train, seed=self.config.seed,
