@@ -126,6 +126,10 @@ class RuntimeConfig(Section):
     """Where the Prefect flow runs jobs: local (a process pool) or dask."""
     dask_address: str | None = None
     """dask only: tcp://host:port of a running scheduler; null starts a LocalCluster."""
+    stack_models: bool = False
+    """Train models of one shape and one train config (a grid's N × seed runs) together, in one
+    batched forward and backward pass; each keeps its data, optimizer, early stop and folder,
+    and ends where it would alone (up to float rounding)."""
 
 
 class TrackParams(Section):
