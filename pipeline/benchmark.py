@@ -4,9 +4,15 @@
 ``transformers.GPT2LMHeadModel`` with ``torch.optim.AdamW`` (same shape, data and batch;
 dropout off in both), interleaved in rounds in one process, printed as a ratio.
 
+``stacked``: total training tokens/s of K models of one shape (the capacity grid's 1×16,
+V=256, S=32, batch 64; each its own seed and data) trained as one stack
+(:mod:`pipeline.core.stacked`) against the same K trained one after the other, interleaved in
+rounds in one process, printed as a ratio.
+
 ``capacity``: time-to-capacity. The 1×32 model (V=2048, S=64) trained for a fixed wall-clock
-budget: the step count is set from a short timing probe so the learning-rate schedule ends
-when the budget does; prints the bits per parameter memorized. ``--baseline`` also runs the
+budget (``train.budget_seconds``: the learning-rate schedule runs on the share of the budget
+spent, so it ends when the budget does however busy the machine is); prints the bits per
+parameter memorized. ``--baseline`` also runs the
 plain loop (one-cycle, max lr 1e-2, batch 128, N=512) for the same budget.
 """
 
@@ -23,32 +29,38 @@ from pathlib import Path
 import torch
 
 from pipeline.capacity.synthetic import uniform_tokens
+from pipeline.core.budget import train_job
 from pipeline.core.config import RuntimeConfig, TrainConfig
 from pipeline.core.model import GPTConfig
 from pipeline.core.objectives import NextTokenObjective
 from pipeline.core.scoring import sequence_nll_bits, uniform_reference_bits, unintended_memorization
-from pipeline.core.trainer import TrainJob, train_model
+from pipeline.core.stacked import StackedTrainJob
+from pipeline.core.trainer import TrainJob
 
 log = logging.getLogger(__name__)
 
 
-def trainer_run(config: GPTConfig, tokens, settings: dict, workdir: Path,
-                runtime: RuntimeConfig) -> dict:
-    """One run of the project's trainer; returns its summary as a dict."""
-    job = TrainJob(
-        run_id="benchmark",
+def benchmark_job(config: GPTConfig, tokens, settings: dict, workdir: Path,
+                  runtime: RuntimeConfig, seed: int = 0) -> TrainJob:
+    return train_job(
+        run_id=f"benchmark-{seed}",
         model=config,
         objective=NextTokenObjective("skip"),
         tokens=tokens,
         reference_bits=uniform_reference_bits(tokens.shape[1] - 1, config.vocab_size),
         train=TrainConfig(**settings),
-        seed=0,
+        seed=seed,
         model_dir=workdir / "model",
         curve_path=workdir / "curve.csv",
         checkpoint_dir=workdir / "checkpoint",
         runtime=runtime,
     )
-    return vars(train_model(job))
+
+
+def trainer_run(config: GPTConfig, tokens, settings: dict, workdir: Path,
+                runtime: RuntimeConfig) -> dict:
+    """One run of the project's trainer; returns its summary as a dict."""
+    return vars(benchmark_job(config, tokens, settings, workdir, runtime).run())
 
 
 def plain_loop(config: GPTConfig, tokens, steps: int, batch_size: int, max_lr: float,
@@ -106,6 +118,44 @@ def throughput(args) -> None:
     print(f"  ratio           : {ours_median / plain_median:.2f}×")
 
 
+def stacked(args) -> None:
+    config = GPTConfig(args.vocab, args.seq_len, args.layers, args.width, args.heads)
+    datasets = [uniform_tokens(args.n, args.seq_len, args.vocab, seed=k)
+                for k in range(args.models)]
+    settings = dict(steps=args.steps, batch_size=args.batch, lr=1e-3, eval_points=2,
+                    early_stop=False, warmup_fraction=0.0)
+    runtime = RuntimeConfig(checkpoint_every=10**9)
+    tokens_per_model = args.steps * min(args.batch, args.n) * args.seq_len
+
+    def jobs(workdir: Path) -> list[TrainJob]:
+        return [benchmark_job(config, tokens, settings, workdir / str(k), runtime, seed=k)
+                for k, tokens in enumerate(datasets)]
+
+    def total_rate(summaries: list) -> float:
+        # Training time only (evaluations excluded), as the trainer counts it; a stack's
+        # members each report the stack's time.
+        seconds = [tokens_per_model / s.tokens_per_second for s in summaries]
+        return len(summaries) * tokens_per_model / (
+            seconds[0] if len(set(seconds)) == 1 else sum(seconds))
+
+    alone, together = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for round_ in range(args.rounds):
+            alone.append(total_rate([job.run() for job in jobs(Path(tmp) / f"a{round_}")]))
+            together.append(total_rate(
+                StackedTrainJob(tuple(jobs(Path(tmp) / f"s{round_}"))).run()))
+    alone_median, together_median = statistics.median(alone), statistics.median(together)
+    print(f"\nstacked: {args.models} × L{args.layers}×D{args.width}, V={args.vocab}, "
+          f"S={args.seq_len}, batch {args.batch}, N={args.n}, {args.steps} steps × "
+          f"{args.rounds} rounds, {torch.get_num_threads()} threads, "
+          f"{platform.processor() or platform.machine()}")
+    print(f"  {args.models} one after another : {alone_median:>10,.0f} tokens/s  (rounds: "
+          f"{', '.join(f'{v:,.0f}' for v in alone)})")
+    print(f"  {args.models} stacked           : {together_median:>10,.0f} tokens/s  (rounds: "
+          f"{', '.join(f'{v:,.0f}' for v in together)})")
+    print(f"  ratio                : {together_median / alone_median:.2f}×")
+
+
 def capacity(args) -> None:
     config = GPTConfig(2048, 64, 1, 32, args.heads)
     tokens = uniform_tokens(args.n, 64, 2048, seed=0)
@@ -114,23 +164,22 @@ def capacity(args) -> None:
                 warmup_fraction=args.warmup, min_lr_ratio=args.min_lr_ratio,
                 beta2=args.beta2, weight_decay=args.weight_decay, grad_clip=args.grad_clip)
     runtime = RuntimeConfig(checkpoint_every=10**9, precision=args.precision)
+    if args.steps:  # a fixed step count, for comparisons that a busy machine can't skew
+        schedule, plan = {"steps": args.steps}, f"{args.steps} steps"
+    else:  # the progress bar's scale only: the budget ends the run
+        schedule, plan = {"steps": 1000, "budget_seconds": args.budget}, \
+            f"a {args.budget:.0f} s training budget"
+    print(f"capacity: {plan} (N={args.n}, batch {args.batch}, lr {args.lr}, "
+          f"{args.precision})", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        probe = trainer_run(config, tokens, {**base, "steps": 30}, Path(tmp) / "probe", runtime)
-        seconds_per_step = args.batch * 64 / probe["tokens_per_second"]
-        # Evaluation takes a little of the budget too; 5% margin covers it.
-        steps = max(1, int(0.95 * args.budget / seconds_per_step))
-        if args.steps:  # a fixed step count, for comparisons that a busy machine can't skew
-            steps = args.steps
-        print(f"capacity: {seconds_per_step * 1000:.1f} ms/step → {steps} steps in "
-              f"{args.budget:.0f} s (N={args.n}, batch {args.batch}, lr {args.lr}, "
-              f"{args.precision})", flush=True)
         started = time.perf_counter()
-        result = trainer_run(config, tokens, {**base, "steps": steps, "eval_points": 10},
+        result = trainer_run(config, tokens, {**base, **schedule, "eval_points": 10},
                              Path(tmp) / "run", runtime)
         wall = time.perf_counter() - started
     bits = result["memorized_bits"]
     print(f"  project trainer : {bits:,.0f} bits = {bits / params:.2f} bits/param after "
-          f"{result['steps']} steps, {wall:.0f} s wall (paper, bf16, 10^6 steps on an A100: "
+          f"{result['steps']} steps, {result.get('train_seconds', wall):.0f} s training,"
+          f" {wall:.0f} s wall (paper, bf16, 10^6 steps on an A100: "
           "3.93; plain loop reported in the issue: 2.69 in 200 s)")
     if args.baseline:
         tokens = uniform_tokens(512, 64, 2048, seed=0)
@@ -158,6 +207,17 @@ def main(argv: list[str] | None = None) -> None:
     tput.add_argument("--micro-batch", type=int, default=64,
                       help="project trainer: sequences per forward/backward pass")
     tput.add_argument("--rounds", type=int, default=3)
+    stack = sub.add_parser("stacked", help="K models as one stack against one after another")
+    stack.add_argument("--models", type=int, default=6, help="K")
+    stack.add_argument("--layers", type=int, default=1)
+    stack.add_argument("--width", type=int, default=16)
+    stack.add_argument("--heads", type=int, default=2)
+    stack.add_argument("--vocab", type=int, default=256)
+    stack.add_argument("--seq-len", type=int, default=32)
+    stack.add_argument("--batch", type=int, default=64)
+    stack.add_argument("--n", type=int, default=512, help="training sequences of each model")
+    stack.add_argument("--steps", type=int, default=100)
+    stack.add_argument("--rounds", type=int, default=3)
     cap = sub.add_parser("capacity", help="bits/param of the 1×32 model in a wall-clock budget")
     cap.add_argument("--budget", type=float, default=600.0, help="seconds")
     cap.add_argument("--n", type=int, default=512, help="training sequences")
@@ -171,12 +231,12 @@ def main(argv: list[str] | None = None) -> None:
     cap.add_argument("--weight-decay", type=float, default=0.0)
     cap.add_argument("--grad-clip", type=float, default=1.0)
     cap.add_argument("--steps", type=int, default=None,
-                     help="fixed step count instead of the one the timing probe gives")
+                     help="fixed step count instead of the wall-clock budget")
     cap.add_argument("--baseline", action="store_true", help="also run the plain loop")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.WARNING)
-    {"throughput": throughput, "capacity": capacity}[args.benchmark](args)
+    {"throughput": throughput, "stacked": stacked, "capacity": capacity}[args.benchmark](args)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Stage ``capacity_train``: train every (shape, N, seed) run of the capacity grid not yet
-trained with the current settings."""
+trained with the current settings; with ``runtime.stack_models``, the runs of one shape
+train together (:mod:`pipeline.core.stacked`)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,14 @@ from pathlib import Path
 
 from pipeline.capacity.config import CapacityParams
 from pipeline.capacity.grid import training_jobs
+from pipeline.core.jobs import Job
+from pipeline.core.stacked import stack_jobs
 from pipeline.core.stage import stage_main
-from pipeline.core.trainer import TrainJob
 
 
-def jobs(params: CapacityParams, root: Path) -> list[TrainJob]:
-    return training_jobs(params.capacity, params.runtime, root)
+def jobs(params: CapacityParams, root: Path) -> list[Job]:
+    runs = training_jobs(params.capacity, params.runtime, root)
+    return stack_jobs(runs) if params.runtime.stack_models else runs
 
 
 PARAMS = CapacityParams

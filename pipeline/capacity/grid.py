@@ -17,6 +17,7 @@ import numpy as np
 from pipeline.capacity import layout
 from pipeline.capacity.config import CapacityConfig
 from pipeline.capacity.synthetic import dataset_name
+from pipeline.core.budget import train_job
 from pipeline.core.config import ModelConfig, RuntimeConfig
 from pipeline.core.io import read_tokens
 from pipeline.core.model import GPTConfig, count_params
@@ -73,7 +74,7 @@ def make_job(config: CapacityConfig, runtime: RuntimeConfig, run: Run,
         read_tokens(data_path)  # raises ArtifactError naming the missing file
     stat = data_path.stat()
     tokens, fingerprint = _dataset(data_path, (stat.st_mtime_ns, stat.st_size))
-    return TrainJob(
+    return train_job(
         run_id=run.run_id,
         model=gpt_config(config, run.model),
         objective=objective(config),

@@ -96,6 +96,12 @@ class TrainConfig(Section):
     training curve and the convergence judgement use them."""
     convergence: ConvergenceConfig = ConvergenceConfig()
     """How convergence is judged."""
+    # Left out of model_dump (hence of every fingerprint) while null, so adding the setting
+    # retrained nothing; once set it changes the weights and enters the fingerprint.
+    budget_seconds: Annotated[PositiveFloat | None, Field(exclude_if=lambda v: v is None)] = None
+    """Wall-clock budget of training time (evaluations excluded): the schedule (warmup, cosine,
+    evaluations) runs on the elapsed share of it and the run ends when it is spent; steps is
+    then only the progress bar's scale. Not reproducible step for step. null: step-based."""
 
 
 class RuntimeConfig(Section):
@@ -120,6 +126,10 @@ class RuntimeConfig(Section):
     """Where the Prefect flow runs jobs: local (a process pool) or dask."""
     dask_address: str | None = None
     """dask only: tcp://host:port of a running scheduler; null starts a LocalCluster."""
+    stack_models: bool = False
+    """Train models of one shape and one train config (a grid's N × seed runs) together, in one
+    batched forward and backward pass; each keeps its data, optimizer, early stop and folder,
+    and ends where it would alone (up to float rounding)."""
 
 
 class TrackParams(Section):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.core.budget import train_job
 from pipeline.core.config import RuntimeConfig
 from pipeline.core.io import read_parquet
 from pipeline.core.model import GPTConfig
@@ -38,7 +39,7 @@ def ladder_jobs(profiles: ProfilesConfig, runtime: RuntimeConfig, vocab_size: in
     # the training curve (the ladder's analyses use the match score).
     reference = (seq_len - 1) * math.log2(vocab_size)
     data_fingerprint = hashlib.sha256(np.ascontiguousarray(tokens).tobytes()).hexdigest()[:16]
-    return [TrainJob(
+    return [train_job(
         run_id=shape.name,
         model=GPTConfig(vocab_size=vocab_size, n_positions=seq_len, n_layer=shape.n_layer,
                         d_model=shape.d_model, n_head=shape.n_head),

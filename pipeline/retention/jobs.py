@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pipeline.core.budget import BudgetedTrainJob
 from pipeline.core.config import RuntimeConfig, TrainConfig
 from pipeline.core.integrity import is_intact, seal
 from pipeline.core.io import read_json
@@ -62,6 +63,11 @@ class LocatedTrainJob(TrainJob):
                  else [objective.kind])
         trains_encoder = getattr(self.model, "memory", "") == "trainable"
         return self.train.steps * sum(share[k] for k in kinds) * (2.0 if trains_encoder else 1.0)
+
+
+@dataclass(frozen=True)
+class BudgetedLocatedTrainJob(LocatedTrainJob, BudgetedTrainJob):
+    """A :class:`LocatedTrainJob` trained for ``train.budget_seconds``."""
 
 
 @dataclass(frozen=True)
@@ -177,7 +183,10 @@ class Builder:
 
     def train_job(self, stage_dir: Path, run_id: str, spec, objective, tokens: np.ndarray,
                   reference_bits: float, train: TrainConfig) -> TrainJob:
-        kind = LocatedTrainJob if hasattr(spec, "portable") else TrainJob
+        located, budgeted = hasattr(spec, "portable"), train.budget_seconds is not None
+        kind = {(False, False): TrainJob, (True, False): LocatedTrainJob,
+                (False, True): BudgetedTrainJob, (True, True): BudgetedLocatedTrainJob,
+                }[located, budgeted]
         return kind(
             run_id=run_id, model=spec, objective=objective, tokens=tokens,
             reference_bits=reference_bits, train=train, seed=self.config.seed,

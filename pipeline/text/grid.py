@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.core.budget import train_job
 from pipeline.core.config import ModelConfig, RuntimeConfig, TrainConfig
 from pipeline.core.errors import ConfigError
 from pipeline.core.model import GPTConfig, count_params
@@ -138,7 +139,7 @@ def make_job(
 ) -> TrainJob:
     """A :class:`TrainJob` for the core trainer; the fingerprint covers data and reference."""
     root = root.resolve()  # a job carries absolute paths: it may run on another worker
-    return TrainJob(
+    return train_job(
         run_id=run_id,
         model=gpt_config(model, vocab_size, tokens.shape[1]),
         objective=OBJECTIVE,

@@ -157,3 +157,11 @@ def test_an_untrained_encoder_is_sealed_and_redone_when_damaged(tmp_path, caplog
     weights.write_bytes(weights.read_bytes()[:-8] + b"\0" * 8)
     assert not job.is_done()
     assert "model.safetensors" in caplog.text
+
+
+def test_a_budgeted_located_job_keeps_its_portable_fingerprint_and_trains_on_the_clock():
+    from pipeline.core.budget import BudgetedTrainJob
+    from pipeline.retention.jobs import BudgetedLocatedTrainJob, LocatedTrainJob
+
+    assert BudgetedLocatedTrainJob.fingerprint is LocatedTrainJob.fingerprint
+    assert BudgetedLocatedTrainJob.run is BudgetedTrainJob.run
