@@ -110,11 +110,12 @@ def reference_section(selection: dict[str, Any]) -> list[str]:
     return lines
 
 
-def memorization_section(table: pl.DataFrame, alpha: float) -> list[str]:
+def memorization_section(table: pl.DataFrame, alpha: float, eval_points: int) -> list[str]:
     rows = [[r["config"], r["params"], r["n_sequences"], r["dataset_bits"] / 1e3,
-             r["memorized_bits"] / 1e3, r["memorized_bits_oracle"] / 1e3,
-             r["memorized_bits_same_size"] / 1e3, r["capacity_bits_predicted"] / 1e3,
-             r["memorized_bits"] / r["params"]]
+             r["memorized_bits"] / 1e3, r["memorized_bits"] / r["dataset_bits"],
+             r["memorized_bits_oracle"] / 1e3, r["memorized_bits_same_size"] / 1e3,
+             r["capacity_bits_predicted"] / 1e3, r["memorized_bits"] / r["params"],
+             round(r["steps"]), f"{r['converged_runs']} of {r['seeds']}"]
             for r in table.iter_rows(named=True)]
     return ["## Memorization against N", "",
             f"Unintended memorization summed over the training set, in kbit, against α × params "
@@ -122,10 +123,14 @@ def memorization_section(table: pl.DataFrame, alpha: float) -> list[str]:
             "The paper: memorization grows with N until the model is full, then levels off or "
             "falls as the model starts to generalize. Each reference trained on other documents "
             "(the reference pool); the two columns beside `mem_U` show memorization against the "
-            "oracle alone and against the same-size reference alone.", "",
+            "oracle alone and against the same-size reference alone. A run has converged when "
+            "its memorization rose by less than the tolerance over the last quarter of "
+            f"training, judged on {eval_points} evaluations (or it memorized its whole "
+            "dataset and stopped early: then `steps` is where it stopped).", "",
             "![memorization](figures/memorization_vs_n.png)", ""] + _table(
-        ["shape", "params", "N", "dataset kbit (ref)", "mem_U kbit", "vs oracle only",
-         "vs same-size only", "α·params kbit", "mem bits/param"], rows)
+        ["shape", "params", "N", "dataset kbit (ref)", "mem_U kbit", "share of dataset",
+         "vs oracle only", "vs same-size only", "α·params kbit", "mem bits/param", "steps",
+         "converged (seeds)"], rows)
 
 
 def identical_section(comparison: list[dict[str, Any]]) -> list[str]:
@@ -277,7 +282,7 @@ def markdown_report(text: TextConfig, corpus: dict[str, Any], selection: dict[st
     lines += regime_section(warnings)
     lines += corpus_section(corpus)
     lines += reference_section(selection)
-    lines += memorization_section(table, alpha)
+    lines += memorization_section(table, alpha, text.train.eval_points)
     lines += identical_section(comparison)
     lines += double_descent_section(table, peaks, comparison)
     lines += membership_section(table, summary, text.confidence)

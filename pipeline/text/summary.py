@@ -104,6 +104,7 @@ def by_size(totals: pl.DataFrame) -> pl.DataFrame:
         totals.group_by("config", "params", "n_sequences")
         .agg([pl.col(c).mean() for c in numeric]
              + [pl.col("memorized_bits").std().fill_null(0.0).alias("memorized_bits_std"),
+                pl.col("converged").sum().alias("converged_runs"),
                 pl.col("device").unique().sort().str.join(", ").alias("device"),
                 pl.len().alias("seeds")])
         .sort("params", "config", "n_sequences")
