@@ -77,6 +77,9 @@ PRESETS: dict[str, dict] = {
                         for d in (32, 64, 128, 256)],
             "dataset_sizes": [2**k for k in range(12, 22)],
             "seeds": [0, 1, 2, 3, 4],
+            # The paper's largest N (~524 Mbit) is x ≈ 7.5 for its largest model (α·params
+            # ≈ 70 Mbit), so the default's x ≥ 30 cannot hold at this scale.
+            "x_reach": 5,
             "oracle_configs": [{"n_layer": 8, "d_model": 384, "n_head": 6},
                                {"n_layer": 12, "d_model": 512, "n_head": 8}],
             "train": {
