@@ -4,18 +4,19 @@ tokens and FLOPs, and the hours on this machine and on named GPUs.
     python -m pipeline.plan                  # params.yaml
     python -m pipeline.plan --preset paper   # the papers' scale, params.yaml untouched
 
-It covers the capacity, text and profiles tracks (the retention track's mixed encoders,
-decoders and memory models are not planned yet). This machine's rate comes from a few seconds
-of timed training (``--no-calibrate`` skips it); a GPU's is its dense bf16 peak times an
-assumed utilization (``--gpu-utilization``, 20% by default: models this small leave most of a
-GPU idle). Counts are upper bounds (every step taken; early stopping only shortens a run) and
-leave out evaluation and scoring.
+It covers every track; the retention track's decoders and memory models are counted as GPT
+shapes of their decoder's size (frozen encoders' forward passes left out). This machine's
+rate comes from a few seconds of timed training (``--no-calibrate`` skips it); a GPU's is its
+dense bf16 peak times an assumed utilization (``--gpu-utilization``, 20% by default: models
+this small leave most of a GPU idle). Counts are upper bounds (every step taken; early
+stopping only shortens a run) and leave out evaluation and scoring.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+from dataclasses import replace
 from pathlib import Path
 
 from pipeline.core.config import read_yaml
@@ -57,6 +58,10 @@ def text_plan(params: Params) -> list[PlannedRuns]:
     groups.append(planned("text", "ground truth: models", truth.vocab_size, truth.seq_len,
                           truth.model.n_layer, truth.model.d_model, train.steps,
                           [min(train.batch_size, n) for n in truth.dataset_sizes]))
+    groups += [planned("text", "identical-architecture capacity", vocab, corpus.seq_len,
+                       m.n_layer, m.d_model, train.steps,
+                       [min(train.batch_size, n) for n in text.identical_capacity.dataset_sizes])
+               for m in text.configs]
     return groups
 
 
@@ -73,9 +78,51 @@ def profiles_plan(params: Params) -> list[PlannedRuns]:
                     train.steps, [train.batch_size]) for m in profiles.ladder]
 
 
-# The retention track's encoders, decoders and memory models differ in shape and objective;
-# its cost is not planned here yet (docs/retention.md gives its measured time).
-PLANNERS = {"capacity": capacity_plan, "text": text_plan, "profiles": profiles_plan}
+# Share of a memory model's chunks decoded per step, by objective (a copy view decodes only
+# the second half; combined is causal plus a copy view).
+MEMORY_VIEW_SHARE = {"causal": 1.0, "copy": 0.5, "blank_copy": 0.5, "combined": 1.5,
+                     "curriculum": 1.0}
+
+
+def retention_plan(params: Params) -> list[PlannedRuns]:
+    """Encoders (causal LMs at each non-zero budget, the autoencoder's encoder and decoder),
+    the retention decoders, and the memory models, each as the GPT shape it trains."""
+    retention, corpus = params.retention, params.text.corpus
+    vocab = GPT2_VOCAB if corpus.tokenizer == "gpt2" else corpus.bpe_vocab_size
+    encoders, n = retention.encoders, retention.seq_len
+    groups = []
+    lm = encoders.lm_train
+    for fraction in sorted(set(encoders.lm_budgets) - {0.0}):
+        groups.append(planned("retention", f"causal LM encoder, budget {fraction:g}", vocab,
+                              corpus.seq_len, encoders.model.n_layer, encoders.model.d_model,
+                              round(fraction * lm.steps), [lm.batch_size]))
+    auto, reader = encoders.autoencoder_train, encoders.autoencoder_decoder.model
+    encoder = planned("retention", "autoencoder (encoder + decoder)", vocab, n,
+                      encoders.model.n_layer, encoders.model.d_model, auto.steps,
+                      [auto.batch_size])
+    its_decoder = planned("retention", "", vocab, n, reader.n_layer, reader.d_model, auto.steps,
+                          [auto.batch_size])
+    groups.append(replace(encoder, shape=f"{encoder.shape} + {its_decoder.shape}",
+                          flops_per_token=encoder.flops_per_token
+                          + its_decoder.flops_per_token))
+    decoder = retention.decoder
+    probes = len(set(encoders.lm_budgets)) + 2  # every budget, the autoencoder, the null
+    groups.append(planned("retention", "retention decoders", vocab, n, decoder.model.n_layer,
+                          decoder.model.d_model, decoder.train.steps,
+                          [decoder.train.batch_size] * probes))
+    memory = retention.memory
+    length = memory.n_chunks * memory.chunk_len
+    for run in memory.runs:
+        share = MEMORY_VIEW_SHARE[run.objective] * (2.0 if run.memory == "trainable" else 1.0)
+        group = planned("retention", f"memory model: {run.objective}, {run.memory}", vocab,
+                        length, memory.decoder.n_layer, memory.decoder.d_model,
+                        memory.train.steps, [memory.train.batch_size])
+        groups.append(replace(group, tokens=round(group.tokens * share)))
+    return groups
+
+
+PLANNERS = {"capacity": capacity_plan, "text": text_plan, "profiles": profiles_plan,
+            "retention": retention_plan}
 
 
 def plan(params: Params) -> list[PlannedRuns]:
