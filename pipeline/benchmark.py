@@ -31,6 +31,7 @@ import torch
 from pipeline.capacity.synthetic import uniform_tokens
 from pipeline.core.budget import train_job
 from pipeline.core.config import RuntimeConfig, TrainConfig
+from pipeline.core.cost import measure_matmul_peak, training_flops_per_token
 from pipeline.core.model import GPTConfig
 from pipeline.core.objectives import NextTokenObjective
 from pipeline.core.scoring import sequence_nll_bits, uniform_reference_bits, unintended_memorization
@@ -98,7 +99,8 @@ def throughput(args) -> None:
     tokens = uniform_tokens(4096, args.seq_len, args.vocab, seed=0)
     settings = dict(steps=args.steps, batch_size=args.batch, lr=1e-3, eval_points=2,
                     early_stop=False, warmup_fraction=0.0)
-    runtime = RuntimeConfig(checkpoint_every=10**9, micro_batch_size=args.micro_batch)
+    runtime = RuntimeConfig(checkpoint_every=10**9, micro_batch_size=args.micro_batch,
+                            compile=args.compile)
     ours, plain = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for round_ in range(args.rounds):
@@ -116,6 +118,12 @@ def throughput(args) -> None:
     print(f"  plain HF loop   : {plain_median:>10,.0f} tokens/s  (rounds: "
           f"{', '.join(f'{v:,.0f}' for v in plain)})")
     print(f"  ratio           : {ours_median / plain_median:.2f}×")
+    per_token = training_flops_per_token(args.vocab, args.seq_len, args.layers, args.width)
+    peak = measure_matmul_peak()
+    for name, rate in (("project trainer", ours_median), ("plain HF loop", plain_median)):
+        print(f"  {name:<16}: {rate * per_token / 1e9:6.1f} GFLOP/s, "
+              f"{rate * per_token / peak:.0%} of the measured peak")
+    print(f"  peak            : {peak / 1e9:6.1f} GFLOP/s (fp32 1024² matmul, same threads)")
 
 
 def stacked(args) -> None:
@@ -207,6 +215,8 @@ def main(argv: list[str] | None = None) -> None:
     tput.add_argument("--micro-batch", type=int, default=64,
                       help="project trainer: sequences per forward/backward pass")
     tput.add_argument("--rounds", type=int, default=3)
+    tput.add_argument("--compile", action="store_true",
+                      help="project trainer: torch.compile the model (runtime.compile)")
     stack = sub.add_parser("stacked", help="K models as one stack against one after another")
     stack.add_argument("--models", type=int, default=6, help="K")
     stack.add_argument("--layers", type=int, default=1)

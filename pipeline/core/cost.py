@@ -76,3 +76,16 @@ def measure_flops_per_second(seconds: float = 3.0, threads: int = 1) -> float:
     elapsed = time.perf_counter() - started
     per_token = training_flops_per_token(2048, 64, 1, 32)
     return steps * tokens.numel() * per_token / elapsed
+
+
+def measure_matmul_peak(seconds: float = 1.0, size: int = 1024) -> float:
+    """FLOP/s of a large fp32 matrix product on the current torch threads: the practical
+    peak a training step could approach on this machine."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    for _ in range(3):  # warm up
+        a @ b
+    products, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        a @ b
+        products += 1
+    return products * 2 * size**3 / (time.perf_counter() - started)
