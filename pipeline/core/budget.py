@@ -19,24 +19,20 @@ from __future__ import annotations
 
 import logging
 import math
-import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
-import polars as pl
 import torch
 
 from pipeline.core.config import TrainConfig
-from pipeline.core.integrity import remove_temporaries, remove_temporaries_of, seal
-from pipeline.core.io import write_csv
+from pipeline.core.integrity import remove_temporaries, remove_temporaries_of
+from pipeline.core.run_record import summary_fields, write_finished
 from pipeline.core.trainer import (
-    TRAINING_FILE,
     Trainer,
     TrainJob,
     TrainSummary,
-    is_converged,
     make_optimizer,
 )
 
@@ -156,32 +152,16 @@ class BudgetTrainer(Trainer):
         if state["curve"][-1]["step"] != state["step"]:
             self._evaluate(model, state)
         self._account_time(state)
-        converged, full = is_converged(state["curve"], dataset_bits, config)
         summary = BudgetSummary(
-            run_id=job.run_id,
-            steps=state["step"],
-            final_loss=state["curve"][-1]["loss"],
-            memorized_bits=state["curve"][-1]["memorized_bits"],
-            dataset_bits=dataset_bits,
-            converged=converged,
-            fully_memorized=full,
-            resumed_from_step=resumed_from,
-            wall_seconds=round(state["seconds"], 3),
-            tokens_per_second=round(state["trained_tokens"] / max(state["train_seconds"], 1e-9),
-                                    1),
-            device=self.device,
-            precision=self.precision,
-            fingerprint=job.fingerprint,
+            **summary_fields(job, state, dataset_bits, config, resumed_from, self.device,
+                             self.precision),
             budget_seconds=self.budget,
             train_seconds=round(state["train_seconds"], 3),
         )
-        write_csv(pl.DataFrame(state["curve"]), job.curve_path)
-        model.cpu().save_pretrained(job.model_dir, extra_files={TRAINING_FILE: asdict(summary)})
-        seal(job.model_dir)
-        shutil.rmtree(job.checkpoint_dir, ignore_errors=True)
+        write_finished(job, model, state["curve"], summary)
         log.info("%s: %d steps in %.1f of %.1f s, %.0f of %.0f bits memorized, converged=%s",
                  job.run_id, summary.steps, summary.train_seconds, self.budget,
-                 summary.memorized_bits, dataset_bits, converged)
+                 summary.memorized_bits, dataset_bits, summary.converged)
         return summary
 
     def _spent(self, state: dict) -> float:

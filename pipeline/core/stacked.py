@@ -25,28 +25,24 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import shutil
 import time
 import warnings
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
-import polars as pl
 import torch
 from torch.func import functional_call, stack_module_state, vmap
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from pipeline.core.integrity import remove_temporaries, remove_temporaries_of, seal
-from pipeline.core.io import write_csv
+from pipeline.core.integrity import remove_temporaries, remove_temporaries_of
+from pipeline.core.run_record import summary_fields, write_finished
 from pipeline.core.trainer import (
-    TRAINING_FILE,
     Trainer,
     TrainJob,
     TrainSummary,
     eval_steps,
-    is_converged,
     learning_rate,
     make_optimizer,
 )
@@ -368,29 +364,12 @@ class StackedTrainer:
         job, member = self.jobs[k], self.members[k]
         if state["curve"][-1]["step"] != state["step"]:
             self._evaluate(k, model, state)
-        converged, full = is_converged(state["curve"], dataset_bits, self.config)
-        summary = TrainSummary(
-            run_id=job.run_id,
-            steps=state["step"],
-            final_loss=state["curve"][-1]["loss"],
-            memorized_bits=state["curve"][-1]["memorized_bits"],
-            dataset_bits=dataset_bits,
-            converged=converged,
-            fully_memorized=full,
-            resumed_from_step=resumed_from,
-            wall_seconds=round(state["seconds"], 3),
-            tokens_per_second=round(state["trained_tokens"] / max(state["train_seconds"], 1e-9),
-                                    1),
-            device=member.device,
-            precision=member.precision,
-            fingerprint=job.fingerprint,
-        )
-        write_csv(pl.DataFrame(state["curve"]), job.curve_path)
-        model.cpu().save_pretrained(job.model_dir, extra_files={TRAINING_FILE: asdict(summary)})
+        summary = TrainSummary(**summary_fields(job, state, dataset_bits, self.config,
+                                                resumed_from, member.device, member.precision))
+        write_finished(job, model, state["curve"], summary)
         model.to(self.device)
-        seal(job.model_dir)
-        shutil.rmtree(job.checkpoint_dir, ignore_errors=True)
         log.info("%s: %d steps (stacked), %.0f of %.0f bits memorized, converged=%s",
-                 job.run_id, summary.steps, summary.memorized_bits, dataset_bits, converged)
+                 job.run_id, summary.steps, summary.memorized_bits, dataset_bits,
+                 summary.converged)
         return summary
 
