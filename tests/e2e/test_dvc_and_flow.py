@@ -172,7 +172,7 @@ def test_flow_trains_only_new_models_and_leaves_dvc_up_to_date(project, prefect_
         **dict.fromkeys(["capacity_data", "capacity_train", "capacity_score", "capacity_fit",
                          "capacity_report"], "ran"),
         **dict.fromkeys(["text_corpus", "text_reference", "text_train", "text_score",
-                         "text_ground_truth"], "skipped"),
+                         "text_ground_truth", "text_capacity"], "skipped"),
         "text_report": "ran",
         **dict.fromkeys(["profiles_data", "profiles_train", "profiles_score", "profiles_analyze",
                          "profiles_predictor", "profiles_report"], "skipped"),
