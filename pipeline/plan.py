@@ -23,6 +23,7 @@ from pipeline.core.config import read_yaml
 from pipeline.core.cost import PlannedRuns, measure_flops_per_second, planned
 from pipeline.params import PARAMS_FILE, Params, parse_params
 from pipeline.presets import PRESETS, merge
+from pipeline.retention.objectives import decoded_share
 
 # Dense bf16 tensor-core peaks, FLOP/s (vendor data sheets).
 GPU_PEAK_FLOPS = {"A100": 312e12, "H100": 989e12, "L4": 121e12}
@@ -78,12 +79,6 @@ def profiles_plan(params: Params) -> list[PlannedRuns]:
                     train.steps, [train.batch_size]) for m in profiles.ladder]
 
 
-# Share of a memory model's chunks decoded per step, by objective (a copy view decodes only
-# the second half; combined is causal plus a copy view).
-MEMORY_VIEW_SHARE = {"causal": 1.0, "copy": 0.5, "blank_copy": 0.5, "combined": 1.5,
-                     "curriculum": 1.0}
-
-
 def retention_plan(params: Params) -> list[PlannedRuns]:
     """Encoders (causal LMs at each non-zero budget, the autoencoder's encoder and decoder),
     the retention decoders, and the memory models, each as the GPT shape it trains."""
@@ -113,7 +108,13 @@ def retention_plan(params: Params) -> list[PlannedRuns]:
     memory = retention.memory
     length = memory.n_chunks * memory.chunk_len
     for run in memory.runs:
-        share = MEMORY_VIEW_SHARE[run.objective] * (2.0 if run.memory == "trainable" else 1.0)
+        if run.objective == "curriculum":  # blank-copy, then combined
+            fraction = memory.curriculum_fraction
+            share = (fraction * decoded_share("blank_copy")
+                     + (1 - fraction) * decoded_share("combined", memory.combined_copy))
+        else:
+            share = decoded_share(run.objective, memory.combined_copy)
+        share *= 2.0 if run.memory == "trainable" else 1.0
         group = planned("retention", f"memory model: {run.objective}, {run.memory}", vocab,
                         length, memory.decoder.n_layer, memory.decoder.d_model,
                         memory.train.steps, [memory.train.batch_size])

@@ -37,7 +37,11 @@ from pipeline.retention import layout
 from pipeline.retention.config import MemoryRun, ReaderConfig, RetentionConfig
 from pipeline.retention.corpus import Corpus, check_encoder, check_lengths, cut, fingerprint_of
 from pipeline.retention.models import NULL, AutoencoderSpec, DecoderShape, MemorySpec, ProbeSpec
-from pipeline.retention.objectives import MemoryObjective, ReconstructionObjective
+from pipeline.retention.objectives import (
+    MemoryObjective,
+    ReconstructionObjective,
+    decoded_share,
+)
 
 
 @dataclass(frozen=True)
@@ -58,11 +62,9 @@ class LocatedTrainJob(TrainJob):
         objective = self.objective
         if not isinstance(objective, MemoryObjective):
             return float(self.train.steps)
-        share = {"causal": 1.0, "copy": 0.5, "blank_copy": 0.5}
-        kinds = (["causal", objective.combined_copy] if objective.kind == "combined"
-                 else [objective.kind])
         trains_encoder = getattr(self.model, "memory", "") == "trainable"
-        return self.train.steps * sum(share[k] for k in kinds) * (2.0 if trains_encoder else 1.0)
+        share = decoded_share(objective.kind, objective.combined_copy)
+        return self.train.steps * share * (2.0 if trains_encoder else 1.0)
 
 
 @dataclass(frozen=True)

@@ -61,36 +61,53 @@ class ReconstructionObjective:
 class View:
     inputs: torch.Tensor
     targets: torch.Tensor
-    scored: torch.Tensor  # [L] bool
+    start: int  # the scored positions are start..L−1: every objective scores a suffix
+
+    @property
+    def scored(self) -> torch.Tensor:
+        """``[L]`` bool: the positions the view scores."""
+        return torch.arange(self.inputs.shape[1], device=self.inputs.device) >= self.start
+
+    @property
+    def scored_targets(self) -> torch.Tensor:
+        return self.targets[:, self.start:]
 
 
 def views(kind: str, batch: torch.Tensor, blank_id: int,
           combined_copy: str = "blank_copy") -> list[View]:
     """The (inputs, targets, scored positions) an objective trains on, for a batch ``[B, L]``."""
-    length = batch.shape[1]
-    half = length // 2
-    second = torch.arange(length, device=batch.device) >= half
+    half = batch.shape[1] // 2
     if kind == "causal":
-        return [View(batch, batch, torch.ones_like(second))]
+        return [View(batch, batch, 0)]
     first = batch[:, :half]
     doubled = torch.cat([first, first], dim=1)
     if kind == "copy":
-        return [View(doubled, doubled, second)]
+        return [View(doubled, doubled, half)]
     if kind == "blank_copy":
         blanks = torch.full_like(first, blank_id)
-        return [View(torch.cat([first, blanks], dim=1), doubled, second)]
+        return [View(torch.cat([first, blanks], dim=1), doubled, half)]
     if kind == "combined":
         return views("causal", batch, blank_id) + views(combined_copy, batch, blank_id)
     raise ValueError(f"unknown memory objective {kind!r}")
 
 
+DECODED_SHARE = {"causal": 1.0, "copy": 0.5, "blank_copy": 0.5}  # a copy view: second half
+
+
+def decoded_share(kind: str, combined_copy: str = "blank_copy") -> float:
+    """Chunks a memory model decodes per step, as a share of all, summed over the
+    objective's views: what a step of ``kind`` costs beside a causal step."""
+    if kind == "combined":
+        return DECODED_SHARE["causal"] + DECODED_SHARE[combined_copy]
+    return DECODED_SHARE[kind]
+
+
 def scored_logits(model: torch.nn.Module, view: View) -> torch.Tensor:
     """The logits of the view's scored positions. The chunks before the first scored one are
     not decoded at all (a copy view scores only the second half: half the decoder's work)."""
-    first_scored = int(view.scored.nonzero()[0, 0])
-    first_chunk = first_scored // model.spec.chunk_len
+    first_chunk = view.start // model.spec.chunk_len
     logits = model(view.inputs, first_chunk=first_chunk)
-    return logits[:, view.scored[first_chunk * model.spec.chunk_len:]]
+    return logits[:, view.start - first_chunk * model.spec.chunk_len:]
 
 
 @dataclass(frozen=True)
@@ -106,7 +123,7 @@ class MemoryObjective:
         for view in views(self.kind, batch, self.blank_id, self.combined_copy):
             logits = scored_logits(model, view).float()
             total = total + F.cross_entropy(logits.flatten(0, 1),
-                                            view.targets[:, view.scored].flatten())
+                                            view.scored_targets.flatten())
         return total
 
     def sequence_bits(self, model, tokens, *, device="cpu", autocast_dtype=None) -> np.ndarray:
@@ -114,7 +131,7 @@ class MemoryObjective:
             total = torch.zeros(len(batch), device=batch.device)
             for view in views(self.kind, batch, self.blank_id, self.combined_copy):
                 logits = scored_logits(model, view).float()
-                total += F.cross_entropy(logits.transpose(1, 2), view.targets[:, view.scored],
+                total += F.cross_entropy(logits.transpose(1, 2), view.scored_targets,
                                          reduction="none").sum(1)
             return total
 
