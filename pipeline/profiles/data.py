@@ -4,9 +4,9 @@ Members are drawn from the text track's member pool and stratified evenly over
 ``data.repetitions``; the training set holds each member that many times (shuffled by the
 trainer). Non-members come from the text track's held-out sequences, which no ladder model
 sees. Repetition gives memorization a graded axis within one model; non-members are the
-generalization control the paper lacks. The corpus stage records no document ids, so the
-member / non-member split is the corpus stage's (deduplicated, split by sequence, not by
-document).
+generalization control the paper lacks. The member / non-member split is the corpus
+stage's: its member pool and its test non-members come from different documents and share no
+run of ``text.corpus.dedup_span`` tokens.
 """
 
 from __future__ import annotations
@@ -135,7 +135,8 @@ def prepare(profiles: ProfilesConfig, root: Path) -> dict:
         "vocab_size": int(info["vocab_size"]),
         "corpus_name": info.get("corpus_name", "unknown"),
         "corpus_tokens": int(members.size + nonmembers.size),
-        "split_by": "sequence (the corpus stage records no document ids)",
+        "split_by": "document (the text track's member pool and test non-members share no "
+                    "document)",
     }
     write_json(summary, root / layout.DATA_INFO)
     return summary
