@@ -67,8 +67,11 @@ def memorization_figure(table: pl.DataFrame, path: Path) -> None:
                            yerr=rows["memorized_bits_std"], marker="o", capsize=3, label=config)
         ax.axhline(rows["capacity_bits_predicted"][0], color=line[0].get_color(),
                    linestyle=":", linewidth=1)
+        ax.axhline(rows["identical_capacity_bits"][0], color=line[0].get_color(),
+                   linestyle="--", linewidth=1)
     ax.set(xscale="log", xlabel="training sequences N", ylabel="unintended memorization (bits)",
-           title="Text: memorization against N (dotted: α × params)")
+           title="Text: memorization against N (dotted: α × params; "
+                 "dashed: the identical architecture's capacity)")
     ax.legend(fontsize=8)
     _save(fig, path)
 

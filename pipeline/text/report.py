@@ -152,8 +152,22 @@ def identical_section(comparison: list[dict[str, Any]]) -> list[str]:
          "at N", "α·params kbit", "peak / identical", "peak / α·params"], rows)
 
 
+def overconfidence_note(table: pl.DataFrame, vocab_size: int) -> list[str]:
+    """Runs whose test loss is worse than a uniform guess (log2 V bits/token): a model that
+    memorized a few sequences and is confidently wrong on the rest, not an interpolation peak."""
+    uniform = math.log2(vocab_size)
+    worse = table.filter(pl.col("test_loss_bits_per_token") > uniform)
+    if worse.height == 0:
+        return []
+    sizes = ", ".join(f"{n:,}" for n in worse["n_sequences"])
+    return [f"At N = {sizes} the test loss is above a uniform guess ({uniform:.1f} bits/token): "
+            "these models memorized a few sequences and are confidently wrong on unseen text. A "
+            "test-loss maximum among them measures that overconfidence, not the paper's peak "
+            "where the data's information reaches the capacity.", ""]
+
+
 def double_descent_section(table: pl.DataFrame, peaks: dict[str, float],
-                           comparison: list[dict[str, Any]]) -> list[str]:
+                           comparison: list[dict[str, Any]], vocab_size: int) -> list[str]:
     rows = [[r["config"], r["n_sequences"], r["capacity_ratio"], r["capacity_ratio_identical"],
              r["train_loss_bits_per_token"], r["test_loss_bits_per_token"]]
             for r in table.iter_rows(named=True)]
@@ -171,6 +185,7 @@ def double_descent_section(table: pl.DataFrame, peaks: dict[str, float],
             f"equals the capacity. Our highest test loss among the N we trained: {peak_text}. "
             "A peak at the smallest or largest N is no double-descent peak: the N grid (or the "
             f"training) does not resolve one. The grid's span: {spans}.", "",
+            *overconfidence_note(table, vocab_size),
             "![double descent](figures/double_descent.png)", ""] + _table(
         ["shape", "N", "x (α·params)", "x (identical)", "train bits/token", "test bits/token"],
         rows)
@@ -284,7 +299,7 @@ def markdown_report(text: TextConfig, corpus: dict[str, Any], selection: dict[st
     lines += reference_section(selection)
     lines += memorization_section(table, alpha, text.train.eval_points)
     lines += identical_section(comparison)
-    lines += double_descent_section(table, peaks, comparison)
+    lines += double_descent_section(table, peaks, comparison, corpus["vocab_size"])
     lines += membership_section(table, summary, text.confidence)
     lines += extraction_section(table, list(text.extraction_prefixes), gap)
     lines += rarity_section(table, top_run, top)

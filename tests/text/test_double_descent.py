@@ -38,3 +38,15 @@ def test_capacity_comparison_known_answer() -> None:
     assert row["peak_over_identical"] == 0.9 and row["peak_over_alpha"] == 0.5
     assert row["x_identical_range"] == [0.15, 15.0]
     assert not row["x_resolvable"]  # 15 < 30 against the identical architecture
+
+
+def test_test_loss_worse_than_a_uniform_guess_is_named_overconfidence() -> None:
+    import polars as pl
+
+    from pipeline.text.report import overconfidence_note
+
+    table = pl.DataFrame({"n_sequences": [8, 64, 512],
+                          "test_loss_bits_per_token": [40.0, 9.0, 7.0]})
+    (note, _) = overconfidence_note(table, vocab_size=1024)
+    assert note.startswith("At N = 8 the test loss is above a uniform guess (10.0 bits/token)")
+    assert overconfidence_note(table.filter(pl.col("n_sequences") > 8), 1024) == []
