@@ -212,8 +212,9 @@ def main(argv: list[str] | None = None) -> None:
     tput.add_argument("--seq-len", type=int, default=64)
     tput.add_argument("--batch", type=int, default=128)
     tput.add_argument("--steps", type=int, default=30)
-    tput.add_argument("--micro-batch", type=int, default=64,
-                      help="project trainer: sequences per forward/backward pass")
+    tput.add_argument("--micro-batch", type=int, default=None,
+                      help="project trainer: sequences per forward/backward pass (default: the"
+                           " whole batch, as runtime.micro_batch_size: null)")
     tput.add_argument("--rounds", type=int, default=3)
     tput.add_argument("--compile", action="store_true",
                       help="project trainer: torch.compile the model (runtime.compile)")

@@ -153,11 +153,15 @@ class GPT(nn.Module):
 
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
         """Logits ``[batch, length, vocab]`` for token ids ``[batch, length]``."""
+        return self.lm_head(self.hidden_states(input_ids))
+
+    def hidden_states(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """What the output head reads: the final layer norm's output ``[batch, length, width]``."""
         positions = torch.arange(input_ids.shape[1], device=input_ids.device)
         x = self.transformer.wte(input_ids) + self.transformer.wpe(positions)
         for block in self.transformer.h:
             x = block(x)
-        return self.lm_head(self.transformer.ln_f(x))
+        return self.transformer.ln_f(x)
 
     def save_pretrained(
         self, directory: str | Path, extra_files: dict[str, dict] | None = None

@@ -21,6 +21,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from pipeline.core.fused_loss import linear_cross_entropy
+from pipeline.core.model import GPT
 from pipeline.core.scoring import logits_of, model_inputs, sequence_nll_bits
 
 
@@ -53,6 +55,12 @@ class NextTokenObjective:
 
     def loss(self, model: torch.nn.Module, batch: torch.Tensor) -> torch.Tensor:
         inputs, targets = model_inputs(batch, self.first_token, self.bos_id)
+        if isinstance(model, GPT) and torch.is_grad_enabled():
+            # Our GPT exposes what its head reads, so the head's loss and gradients are
+            # computed chunk by chunk without storing the logits (pipeline.core.fused_loss).
+            hidden = model.hidden_states(inputs)
+            return linear_cross_entropy(hidden.reshape(-1, hidden.shape[-1]),
+                                        model.lm_head.weight, targets.reshape(-1))
         logits = logits_of(model, inputs)
         return F.cross_entropy(logits.float().view(-1, logits.shape[-1]), targets.reshape(-1))
 

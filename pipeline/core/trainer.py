@@ -52,7 +52,8 @@ log = logging.getLogger(__name__)
 
 TRAINING_FILE = "training.json"
 # Code that determines trained weights: editing it retrains, just as `dvc repro` assumes.
-_TRAINING_SOURCES = ("trainer.py", "model.py", "objectives.py", "scoring.py", "device.py")
+_TRAINING_SOURCES = ("trainer.py", "model.py", "objectives.py", "fused_loss.py", "scoring.py",
+                     "device.py")
 CODE_VERSION = hashlib.sha256(
     b"".join((Path(__file__).parent / name).read_bytes() for name in _TRAINING_SOURCES)
 ).hexdigest()[:16]
