@@ -256,11 +256,29 @@ def extraction_section(table: pl.DataFrame, prefixes: list[int],
              f"greedy decoding on up to 32 training sequences per run agreed on "
              f"{agreement:.1%} of cases (lowest run).", "",
              "![extraction](figures/extraction.png)", ""]
+    lines += nothing_extracted_note(table, prefixes)
     lines += _table(header, rows)
     lines += _table(["shape", "at", "N", "k", "train", "held-out"],
                     [[g["config"], g["at"], g["n_sequences"], g["k"], g["train"], g["test"]]
                      for g in gap])
     return lines
+
+
+def nothing_extracted_note(table: pl.DataFrame, prefixes: list[int]) -> list[str]:
+    """Name the sizes from which no training sequence is extracted at any prefix: there the
+    rates are zeros, and the train / held-out comparison has nothing to compare."""
+    columns = [f"extract_train_k{k}" for k in prefixes]
+    extracted = table.group_by("n_sequences").agg(
+        pl.max_horizontal(*[pl.col(c).max() for c in columns]).alias("rate")).sort("n_sequences")
+    zero_from = None
+    for n, rate in extracted.iter_rows():
+        zero_from = (zero_from or n) if rate == 0 else None
+    if zero_from is None:
+        return []
+    return [f"**Nothing extracted from N = {zero_from:,} on**: no training sequence comes out "
+            "exactly at any prefix length, so those rates are zeros and say only that the models "
+            "hold too little of each sequence to reproduce it; the train / held-out gap is "
+            "meaningful only at the smaller N.", ""]
 
 
 def rarity_section(table: pl.DataFrame, run_id: str, top: pl.DataFrame) -> list[str]:

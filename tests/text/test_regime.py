@@ -65,3 +65,14 @@ def test_a_data_limited_yardstick_and_an_unresolvable_x_range_are_flagged():
         "Identical-architecture capacity is a lower bound.", "Double descent not resolvable."]
     assert "N = 256" in warnings[0]
     assert "0.50–12.0 against the identical" in warnings[1]
+
+
+def test_the_sizes_from_which_nothing_is_extracted_are_named():
+    from pipeline.text.report import nothing_extracted_note
+
+    table = pl.DataFrame({"n_sequences": [8, 16, 32, 64],
+                          "extract_train_k8": [1.0, 0.5, 0.0, 0.0],
+                          "extract_train_k16": [1.0, 0.0, 0.0, 0.0]})
+    assert "from N = 32 on" in nothing_extracted_note(table, [8, 16])[0]
+    extracting = table.with_columns(pl.lit(0.1).alias("extract_train_k8"))
+    assert nothing_extracted_note(extracting, [8, 16]) == []
