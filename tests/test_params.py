@@ -155,3 +155,19 @@ def test_a_preset_drops_the_comments_of_the_values_it_replaces(tmp_path):
     steps = next(line for line in lines if line.strip().startswith("steps: 1000000"))
     assert "#" not in steps
     assert lines[0].startswith("# Parameters: one group per track")  # the rest is kept
+
+
+def test_fineweb_local_preset_points_the_text_track_at_the_shared_sample(tmp_path):
+    from pipeline.presets import main as apply_preset
+
+    path = tmp_path / "params.yaml"
+    path.write_text(DEFAULT_PARAMS.read_text())
+    apply_preset(["fineweb-local", "--params", str(path)])
+    text = load_params(path).text
+    assert (text.corpus.source, text.corpus.path) == (
+        "local",
+        "../shared/data/fineweb-legal-2800.parquet",
+    )
+    assert [(c.n_layer, c.d_model) for c in text.configs] == [(1, 32)]
+    assert text.dataset_sizes[0] == 64 and text.dataset_sizes[-1] == 16_384
+    assert load_params(path).capacity == load_params(DEFAULT_PARAMS).capacity  # text only
