@@ -195,6 +195,7 @@ PRESETS["fineweb-local"] = {
     },
 }
 
+
 def merge(base: dict, overrides: dict) -> dict:
     """Deep-merge ``overrides`` into ``base`` in place (lists are replaced, not merged). The
     comment beside a replaced value is dropped with it: it explained the old value, and the
