@@ -41,7 +41,11 @@ def regime_warnings(totals: pl.DataFrame, table: pl.DataFrame, selection: dict[s
             f"**Under-trained.** Memorization peaks at {per_param:.2f} bits/param, "
             f"{per_param / alpha:.0%} of α = {alpha:.2f} from the synthetic fit: after {steps} "
             "steps no model is near its capacity, so memorization against N, the double-descent "
-            "axis and the membership law describe the step budget, not capacity.")
+            "axis and the membership law do not describe capacity. If more steps leave the peak "
+            "where it is, the cause is the shape, not the budget: only what a model codes better "
+            "than the oracle counts, and a small model codes text far worse (compare the grid's "
+            "test loss with the oracle's below). A larger shape needs a corpus large enough for "
+            "x ≥ 30 (`python -m pipeline.presets fineweb-local`).")
     oracle = next(c["test_bits_per_token"] for c in selection["candidates"]
                   if c["run_id"] == selection["oracle"])
     best_model = float(table["test_loss_bits_per_token"].min())
