@@ -33,6 +33,7 @@ from pipeline.capacity.synthetic import uniform_tokens
 from pipeline.core.budget import train_job
 from pipeline.core.config import RuntimeConfig, TrainConfig
 from pipeline.core.cost import measure_matmul_peak, training_flops_per_token
+from pipeline.core.device import set_threads
 from pipeline.core.model import GPTConfig
 from pipeline.core.objectives import NextTokenObjective
 from pipeline.core.scoring import sequence_nll_bits, uniform_reference_bits, unintended_memorization
@@ -248,7 +249,7 @@ def main(argv: list[str] | None = None) -> None:
                      help="fixed step count instead of the wall-clock budget")
     cap.add_argument("--baseline", action="store_true", help="also run the plain loop")
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     logging.basicConfig(level=logging.WARNING)
     {"throughput": throughput, "stacked": stacked, "capacity": capacity}[args.benchmark](args)
 

@@ -20,7 +20,12 @@ from pipeline.text.plots import (
 )
 from pipeline.text.pool import load_decoder
 from pipeline.text.regime import regime_warnings
-from pipeline.text.report import estimator_metrics, markdown_report, text_metrics
+from pipeline.text.report import (
+    estimator_metrics,
+    markdown_report,
+    plateau_metrics,
+    text_metrics,
+)
 from pipeline.text.summary import (
     by_size,
     capacity_comparison,
@@ -59,16 +64,18 @@ def work(params: TextParams, root: Path) -> None:
     double_descent_figure(table, figures / "double_descent.png")
     membership_figure(totals, summary.fit, seq_len, figures / "membership_f1.png")
     extraction_figure(table, prefixes, figures / "extraction.png")
+    plateau = read_parquet(root / layout.PLATEAU_RESULTS)
     warnings = regime_warnings(totals, table, selection, alpha, prefixes,
-                               text.train.eval_points, text.train.steps, comparison)
+                               text.train.eval_points, text.train.steps, comparison, plateau)
     ground_truth = read_parquet(root / layout.GROUND_TRUTH_RESULTS)
     metrics = text_metrics(corpus, selection, table, alpha, peaks, summary, prefixes,
                            comparison)
     metrics.update(regime_warnings=warnings, degenerate=bool(warnings),
-                   estimator_check=estimator_metrics(ground_truth))
+                   estimator_check=estimator_metrics(ground_truth),
+                   plateau=plateau_metrics(plateau))
     write_json(finite(metrics), root / layout.TEXT_METRICS)
     write_text(markdown_report(text, corpus, selection, table, alpha, peaks, summary, gap,
-                               top_run, top, warnings, ground_truth, comparison),
+                               top_run, top, warnings, ground_truth, comparison, plateau),
                root / layout.REPORT)
     log.info("text report written to %s", layout.REPORT)
 

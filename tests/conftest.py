@@ -62,6 +62,7 @@ TINY_PARAMS = {
             "reference_model": {"n_layer": 1, "d_model": 8, "n_head": 1},
         },
         "identical_capacity": {"dataset_sizes": [4, 16]},
+        "plateau": {"steps_factor": 2, "tolerance": 0.05},
     },
     "profiles": {
         "data": {"repetitions": [1, 16], "members_per_repetition": 6, "nonmembers": 12,

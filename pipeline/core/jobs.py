@@ -24,8 +24,9 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any, Protocol
 
-import torch
 from tqdm.auto import tqdm
+
+from pipeline.core.device import set_threads
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ def init_worker(threads: int, parent: int | None = None) -> None:
     """Run once in every worker process: torch threads, logging to stderr, and the watchdog
     that ends the worker when ``parent`` (the process that started the pool; pass its pid,
     as the worker may only get here after its parent is gone) ends."""
-    torch.set_num_threads(threads)
+    set_threads(threads)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     threading.Thread(target=_exit_with_parent, args=(parent or os.getppid(),), daemon=True,
                      name="exit-with-parent").start()
@@ -125,7 +126,7 @@ def run_jobs(jobs: Sequence[Job], workers: int, threads_per_worker: int,
     results: list[Any] = []
     try:
         if workers == 1 or len(jobs) == 1:
-            torch.set_num_threads(threads_per_worker)
+            set_threads(threads_per_worker)
             return [job.run(bar.update) for job in jobs]
         context = mp.get_context("spawn")
         channel = context.Queue()

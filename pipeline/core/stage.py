@@ -25,7 +25,7 @@ import yaml
 
 from pipeline.core.cli import exit_on_user_error
 from pipeline.core.config import PARAMS_FILE, TrackParams, load
-from pipeline.core.device import resolve_device
+from pipeline.core.device import resolve_device, set_threads
 from pipeline.core.integrity import remove_temporaries, remove_temporaries_of
 from pipeline.core.jobs import Job, pending, run_jobs
 
@@ -87,6 +87,7 @@ def run_stage(module: ModuleType, root: Path = Path(".")) -> None:
     """Run a stage in this process: its pending jobs on the local pool, then its work."""
     root = root.resolve()
     params = stage_params(module, root)
+    set_threads(params.runtime.threads_per_worker)
     prepare_stage(module, params, root)
     todo = pending_jobs(module, params, root)
     run_jobs(todo, params.runtime.workers, params.runtime.threads_per_worker,

@@ -29,10 +29,10 @@ from typing import Any
 os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "pipeline,stages")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
-import torch  # noqa: E402
 from prefect import flow, get_run_logger, task  # noqa: E402
 from prefect.task_runners import TaskRunner  # noqa: E402
 
+from pipeline.core.device import set_threads  # noqa: E402
 from pipeline.core.errors import PipelineError  # noqa: E402
 from pipeline.core.jobs import Job, longest_first  # noqa: E402
 from pipeline.core.stage import (  # noqa: E402
@@ -77,7 +77,7 @@ def run_job(job: Job, threads: int) -> str:
     """Run one job wherever the task runner put it; a retry of a training job resumes from
     its last checkpoint."""
     show_pipeline_logs()
-    torch.set_num_threads(threads)
+    set_threads(threads)
     result = job.run()
     get_run_logger().info("%s: %s", job.id, result)
     return job.id

@@ -134,6 +134,26 @@ class IdenticalCapacityConfig(Section):
         return value
 
 
+class PlateauConfig(Section):
+    """Whether the runs around each shape's peak are at their plateau in steps (stage
+    text_plateau): they are trained again for ``steps_factor`` times ``text.train.steps``."""
+
+    steps_factor: Annotated[float, Field(gt=0)] = 2.0
+    """The check's runs train this many times the grid's steps (same data, seed and schedule
+    shape). Above 1 it asks whether more steps would help; below 1, whether the grid's last
+    steps did, which is far stricter (on the default, 1,250 against 2,500 steps gained 11% and
+    24% where 5,000 against 2,500 gained +1% and −3%)."""
+    tolerance: Annotated[float, Field(gt=0, lt=1)] = 0.05
+    """At its plateau: the longer of the two runs memorizes less than this share more."""
+
+    @field_validator("steps_factor")
+    @classmethod
+    def _not_one(cls, value: float) -> float:
+        if value == 1:
+            raise ValueError("must differ from 1 (the check compares two step budgets)")
+        return value
+
+
 class TextConfig(Section):
     """The corpus, the text model grid, its references, and the probes run on every model."""
 
@@ -175,6 +195,9 @@ class TextConfig(Section):
     text_ground_truth)."""
     identical_capacity: IdenticalCapacityConfig
     """Each shape's capacity on uniform tokens of the same V and S (stage text_capacity)."""
+    plateau: PlateauConfig = PlateauConfig()
+    """The runs around each peak retrained for longer: is the peak a step budget? (stage
+    text_plateau)."""
 
     @field_validator("configs", "oracle_configs")
     @classmethod

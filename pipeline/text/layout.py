@@ -40,6 +40,11 @@ IDENTICAL_MODELS = IDENTICAL / "models"
 IDENTICAL_CURVES = IDENTICAL / "curves"
 IDENTICAL_RESULTS = IDENTICAL / "results.parquet"
 
+PLATEAU = TEXT / "plateau"                    # stage text_plateau
+PLATEAU_MODELS = PLATEAU / "models"
+PLATEAU_CURVES = PLATEAU / "curves"
+PLATEAU_RESULTS = PLATEAU / "results.parquet"
+
 PLOTS = TEXT / "plots"                        # stage text_report
 FIGURES = TEXT / "figures"
 REPORT = TEXT / "report.md"

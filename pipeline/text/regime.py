@@ -19,7 +19,8 @@ WEAK_REFERENCE_MARGIN = 0.01  # oracle within 1% of the grid models' own held-ou
 
 def regime_warnings(totals: pl.DataFrame, table: pl.DataFrame, selection: dict[str, Any],
                     alpha: float, prefixes: list[int], eval_points: int,
-                    steps: int, comparison: list[dict[str, Any]]) -> list[str]:
+                    steps: int, comparison: list[dict[str, Any]],
+                    plateau: pl.DataFrame) -> list[str]:
     warnings = []
     for c in comparison:
         if c["identical_capacity_data_limited"]:
@@ -37,15 +38,7 @@ def regime_warnings(totals: pl.DataFrame, table: pl.DataFrame, selection: dict[s
                 f"≥ {X_HIGH:g} with both (more or fewer sequences, or a smaller shape).")
     per_param = (table["memorized_bits"] / table["params"]).max()
     if per_param < UNDER_TRAINED_SHARE * alpha:
-        warnings.append(
-            f"**Under-trained.** Memorization peaks at {per_param:.2f} bits/param, "
-            f"{per_param / alpha:.0%} of α = {alpha:.2f} from the synthetic fit: after {steps} "
-            "steps no model is near its capacity, so memorization against N, the double-descent "
-            "axis and the membership law do not describe capacity. If more steps leave the peak "
-            "where it is, the cause is the shape, not the budget: only what a model codes better "
-            "than the oracle counts, and a small model codes text far worse (compare the grid's "
-            "test loss with the oracle's below). A larger shape needs a corpus large enough for "
-            "x ≥ 30 (`python -m pipeline.presets fineweb-local`).")
+        warnings.append(below_capacity_warning(per_param, alpha, steps, plateau))
     oracle = next(c["test_bits_per_token"] for c in selection["candidates"]
                   if c["run_id"] == selection["oracle"])
     best_model = float(table["test_loss_bits_per_token"].min())
@@ -86,8 +79,40 @@ def regime_warnings(totals: pl.DataFrame, table: pl.DataFrame, selection: dict[s
             f"**Convergence.** {converged} of {runs} runs converged"
             + (f", judged on only {eval_points} evaluation points (start and end), so any run "
                "not fully memorized counts as not converged" if eval_points <= 2 else "")
+            + (f" by the last-quarter rule, which the decaying learning rate biases "
+               "(memorization rises while the rate falls, however long the run); "
+               f"{int(plateau['at_plateau'].sum())} of the {plateau.height} runs around the "
+               "peak, trained again for longer, are at their plateau in steps"
+               if plateau.height else "")
             + ".")
     return warnings
+
+
+def below_capacity_warning(per_param: float, alpha: float, steps: int,
+                           plateau: pl.DataFrame) -> str:
+    """Peak memorization far below α × params: a step budget when the longer runs of stage
+    text_plateau memorize more, the shape's limit when they do not."""
+    peak = (f"Memorization peaks at {per_param:.2f} bits/param, {per_param / alpha:.0%} of "
+            f"α = {alpha:.2f} from the synthetic fit")
+    if plateau.height == 0:
+        return (f"**Under-trained.** {peak}: after {steps} steps no model is near its "
+                "capacity, so memorization against N, the double-descent axis and the "
+                "membership law do not describe capacity.")
+    gain = float(plateau["gain"].max())
+    between = (f"between {int(plateau['steps_short'].min()):,} and "
+               f"{int(plateau['steps_long'].max()):,} steps")
+    if not plateau["at_plateau"].all():
+        return (f"**Under-trained.** {peak}, and {between} the runs around the peak gain up "
+                f"to {gain:.1%}: the peak is a step budget, so "
+                "memorization against N, the double-descent axis and the membership law do "
+                "not describe capacity. Raise `text.train.steps`.")
+    return (f"**Far below capacity, at its plateau.** {peak}. {between.capitalize()} the runs "
+            f"around the peak gain at most {gain:+.1%} (see \"Plateau in steps\"), so "
+            "the shortfall is not the step budget but the shape: only what a model codes "
+            "better than the oracle counts, and a small model codes text far worse (compare "
+            "the grid's test loss with the oracle's below). Memorization against N describes "
+            "this shape, not the paper's capacity regime; a larger shape needs a corpus large "
+            "enough for x ≥ 30 (`python -m pipeline.presets fineweb-local`).")
 
 
 def regime_section(warnings: list[str]) -> list[str]:

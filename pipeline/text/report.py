@@ -133,6 +133,35 @@ def memorization_section(table: pl.DataFrame, alpha: float, eval_points: int) ->
          "converged (seeds)"], rows)
 
 
+def plateau_section(plateau: pl.DataFrame, tolerance: float, grid_steps: int) -> list[str]:
+    """The runs around each peak against the same runs trained for another number of steps
+    (stage text_plateau)."""
+    lines = ["## Plateau in steps", "",
+             "The convergence column above is biased by the learning-rate schedule: while the "
+             "rate decays, memorization keeps rising, however long the run. The direct test: "
+             "the runs around each peak (the peak N and its neighbours; runs that memorized "
+             "their whole dataset and stopped early are left out) trained again on the same "
+             f"data and seed for another number of steps (the grid: {grid_steps:,}), "
+             "memorization measured against the oracle in both. At its plateau: the longer "
+             f"run memorizes less than {tolerance:.0%} more.", ""]
+    if plateau.height == 0:
+        return lines + ["No run to check: every run around the peak memorized its whole "
+                        "dataset.", ""]
+    rows = [[r["config"], r["n_sequences"], r["seed"], "peak" if r["is_peak"] else "",
+             r["dataset_bits"] / 1e3, r["steps_short"], r["memorized_bits_short"] / 1e3,
+             r["steps_long"], r["memorized_bits_long"] / 1e3, f"{r['gain']:+.1%}",
+             "yes" if r["at_plateau"] else "**no**"]
+            for r in plateau.sort("config", "seed", "n_sequences").iter_rows(named=True)]
+    return lines + _table(["shape", "N", "seed", "", "dataset kbit (oracle)", "steps",
+                           "mem kbit", "steps", "mem kbit", "gain of the longer",
+                           "at plateau"], rows)
+
+
+def plateau_metrics(plateau: pl.DataFrame) -> dict[str, Any]:
+    return {"runs": plateau.height, "at_plateau": int(plateau["at_plateau"].sum()),
+            "max_gain": float(plateau["gain"].max()) if plateau.height else None}
+
+
 def identical_section(comparison: list[dict[str, Any]]) -> list[str]:
     rows = [[c["config"], c["params"], c["peak_memorized_bits"] / 1e3, c["peak_at_n"],
              c["identical_capacity_bits"] / 1e3
@@ -301,7 +330,8 @@ def markdown_report(text: TextConfig, corpus: dict[str, Any], selection: dict[st
                     table: pl.DataFrame, alpha: float, peaks: dict[str, float],
                     summary: MembershipSummary, gap: list[dict[str, Any]], top_run: str,
                     top: pl.DataFrame, warnings: list[str],
-                    ground_truth: pl.DataFrame, comparison: list[dict[str, Any]]) -> str:
+                    ground_truth: pl.DataFrame, comparison: list[dict[str, Any]],
+                    plateau: pl.DataFrame) -> str:
     devices = ", ".join(sorted(set(table["device"])))
     lines = [
         "# Text track: memorization of real text (Morris et al. 2025)", "",
@@ -316,6 +346,7 @@ def markdown_report(text: TextConfig, corpus: dict[str, Any], selection: dict[st
     lines += corpus_section(corpus)
     lines += reference_section(selection)
     lines += memorization_section(table, alpha, text.train.eval_points)
+    lines += plateau_section(plateau, text.plateau.tolerance, text.train.steps)
     lines += identical_section(comparison)
     lines += double_descent_section(table, peaks, comparison, corpus["vocab_size"])
     lines += membership_section(table, summary, text.confidence)

@@ -5,7 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pipeline.core.fused_loss import CHUNK_ROWS, linear_cross_entropy
+from pipeline.core.device import set_threads
+from pipeline.core.fused_loss import CHUNK_ROWS, EXP_FLOOR, linear_cross_entropy
 from pipeline.core.model import GPTConfig
 from pipeline.core.objectives import NextTokenObjective
 from pipeline.core.scoring import logits_of, model_inputs
@@ -28,6 +29,33 @@ def test_loss_and_gradients_equal_the_full_logits_cross_entropy(rows):
     plain = loss_and_grads(lambda h, w: F.cross_entropy(h @ w.t(), targets))
     for ours, reference in zip(fused, plain, strict=True):
         torch.testing.assert_close(ours, reference, rtol=1e-10, atol=1e-12)
+
+
+def test_logits_far_below_the_exp_floor_change_neither_loss_nor_gradients():
+    # A model that has memorized its data is this confident: most shifted logits sit far
+    # under EXP_FLOOR, where exp is raised to exp(EXP_FLOOR) (for speed, see fused_loss).
+    generator = torch.Generator().manual_seed(0)
+    hidden = 60.0 * torch.randn(64, 8, generator=generator)
+    weight = torch.randn(100, 8, generator=generator)
+    targets = (hidden @ weight.t()).argmax(1)  # the data it memorized: its own top token
+    logits = hidden @ weight.t()
+    assert ((logits - logits.amax(1, keepdim=True)) < EXP_FLOOR).float().mean() > 0.5
+
+    def loss_and_grads(loss_fn):
+        h, w = hidden.clone().requires_grad_(), weight.clone().requires_grad_()
+        loss = loss_fn(h, w)
+        loss.backward()
+        return loss.detach(), h.grad, w.grad
+
+    fused = loss_and_grads(lambda h, w: linear_cross_entropy(h, w, targets))
+    plain = loss_and_grads(lambda h, w: F.cross_entropy(h @ w.t(), targets))
+    for ours, reference in zip(fused, plain, strict=True):
+        torch.testing.assert_close(ours, reference, rtol=1e-4, atol=1e-7)
+
+
+def test_set_threads_flushes_subnormal_floats_to_zero():
+    set_threads(torch.get_num_threads())
+    assert (torch.tensor([1e-39]) * 1.0).item() == 0.0
 
 
 @pytest.mark.parametrize("first_token", ["skip", "bos"])

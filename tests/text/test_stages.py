@@ -64,7 +64,7 @@ def project(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(root)
         for stage in ("text_corpus", "text_reference", "text_train", "text_score",
-                      "text_ground_truth", "text_capacity", "text_report"):
+                      "text_plateau", "text_ground_truth", "text_capacity", "text_report"):
             run(stage)
     return root
 
@@ -141,6 +141,28 @@ def test_report_names_the_corpus_and_compares_with_the_paper(project):
     extraction = pl.read_csv(project / layout.PLOTS / "extraction.csv")
     assert set(extraction["series"]) == {f"L1-D8 k={k} {split}" for k in (4, 8)
                                          for split in ("train", "held-out")}
+
+
+def test_the_runs_around_the_peak_are_retrained_for_twice_the_steps(project):
+    totals = pl.read_parquet(project / layout.TOTALS)
+    plateau = pl.read_parquet(project / layout.PLATEAU_RESULTS)
+    steps = TINY_PARAMS["text"]["train"]["steps"]
+    peak = totals.sort("memorized_bits", descending=True)["run_id"][0]
+    full = json.loads((project / layout.MODELS / peak / "training.json").read_text())
+    assert (peak in plateau["run_id"].to_list()) != full["fully_memorized"]
+    assert set(plateau["run_id"]) <= set(totals["run_id"])
+    for row in plateau.iter_rows(named=True):
+        record = json.loads((project / layout.PLATEAU_MODELS / f"{row['run_id']}-x2"
+                             / "training.json").read_text())
+        assert row["steps_short"] <= steps and row["steps_long"] == record["steps"]
+        assert row["memorized_bits_long"] == record["memorized_bits"]
+        assert row["gain"] == pytest.approx(
+            row["memorized_bits_long"] / row["memorized_bits_short"] - 1)
+        assert row["at_plateau"] == (row["gain"] < 0.05)
+    report = (project / layout.REPORT).read_text()
+    assert "## Plateau in steps" in report
+    metrics = json.loads((project / layout.TEXT_METRICS).read_text())
+    assert metrics["plateau"]["runs"] == plateau.height
 
 
 def test_adding_a_dataset_size_trains_only_the_new_model(project, monkeypatch):
