@@ -9,6 +9,12 @@ V=256, S=32, batch 64; each its own seed and data) trained as one stack
 (:mod:`pipeline.core.stacked`) against the same K trained one after the other, interleaved in
 rounds in one process, printed as a ratio.
 
+``memorized``: a training step of a model that has memorized its data (the 1×16 of the
+capacity grid, V=256, S=32, trained on 64 sequences until it holds 99% of them) against the
+same step of a fresh model, with and without the two guards against subnormal floats (the
+output head's exp floor and flushing subnormals to zero), interleaved in rounds in one
+process, printed as ms/step and ratios.
+
 ``capacity``: time-to-capacity. The 1×32 model (V=2048, S=64) trained for a fixed wall-clock
 budget (``train.budget_seconds``: the learning-rate schedule runs on the share of the budget
 spent, so it ends when the budget does however busy the machine is); prints the bits per
@@ -21,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import platform
 import statistics
 import tempfile
@@ -30,11 +37,12 @@ from pathlib import Path
 import torch
 
 from pipeline.capacity.synthetic import uniform_tokens
+from pipeline.core import fused_loss
 from pipeline.core.budget import train_job
 from pipeline.core.config import RuntimeConfig, TrainConfig
 from pipeline.core.cost import measure_matmul_peak, training_flops_per_token
 from pipeline.core.device import set_threads
-from pipeline.core.model import GPTConfig
+from pipeline.core.model import GPT, GPTConfig
 from pipeline.core.objectives import NextTokenObjective
 from pipeline.core.scoring import sequence_nll_bits, uniform_reference_bits, unintended_memorization
 from pipeline.core.stacked import StackedTrainJob
@@ -166,6 +174,50 @@ def stacked(args) -> None:
     print(f"  ratio                : {together_median / alone_median:.2f}×")
 
 
+def memorized(args) -> None:
+    config = GPTConfig(args.vocab, args.seq_len, args.layers, args.width, args.heads)
+    tokens = uniform_tokens(args.n, args.seq_len, args.vocab, seed=0)
+    settings = dict(steps=args.train_steps, batch_size=args.batch, lr=0.04, eval_points=11,
+                    early_stop=True, warmup_fraction=0.05, min_lr_ratio=0.0)
+    with tempfile.TemporaryDirectory() as tmp:
+        summary = trainer_run(config, tokens, settings, Path(tmp),
+                              RuntimeConfig(checkpoint_every=10**9))
+        models = {"memorized": GPT.from_pretrained(Path(tmp) / "model"), "fresh": GPT(config)}
+    batch = torch.as_tensor(tokens[:args.batch], dtype=torch.long)
+    objective, floor = NextTokenObjective("skip"), fused_loss.EXP_FLOOR
+
+    def ms_per_step(model: GPT, guarded: bool) -> float:
+        torch.set_flush_denormal(guarded)
+        fused_loss.EXP_FLOOR = floor if guarded else -math.inf
+        for repeat in range(args.steps + 5):
+            if repeat == 5:  # after a warm-up
+                started = time.perf_counter()
+            model.zero_grad(set_to_none=True)
+            objective.loss(model, batch).backward()
+        return (time.perf_counter() - started) / args.steps * 1e3
+
+    timings: dict[tuple[str, bool], list[float]] = {}
+    try:
+        for _ in range(args.rounds):
+            for name, model in models.items():
+                for guarded in (True, False):
+                    timings.setdefault((name, guarded), []).append(ms_per_step(model, guarded))
+    finally:
+        torch.set_flush_denormal(True)
+        fused_loss.EXP_FLOOR = floor
+    ms = {key: statistics.median(values) for key, values in timings.items()}
+    print(f"\nmemorized: L{args.layers}×D{args.width}, V={args.vocab}, S={args.seq_len}, batch "
+          f"{args.batch}, trained on N={args.n} for {summary['steps']} steps "
+          f"({summary['memorized_bits'] / summary['dataset_bits']:.1%} memorized); loss and "
+          f"backward, {args.steps} steps × {args.rounds} rounds, {torch.get_num_threads()} "
+          f"threads, {platform.processor() or platform.machine()}")
+    for name in models:
+        print(f"  {name:<9} guarded : {ms[name, True]:6.2f} ms/step   unguarded: "
+              f"{ms[name, False]:6.2f} ms/step   ratio {ms[name, False] / ms[name, True]:.2f}×")
+    print(f"  memorized / fresh: {ms['memorized', True] / ms['fresh', True]:.2f}× guarded, "
+          f"{ms['memorized', False] / ms['fresh', False]:.2f}× unguarded")
+
+
 def capacity(args) -> None:
     config = GPTConfig(2048, 64, 1, 32, args.heads)
     tokens = uniform_tokens(args.n, 64, 2048, seed=0)
@@ -202,17 +254,23 @@ def capacity(args) -> None:
               f"{run['steps']} steps, {run['seconds']:.0f} s")
 
 
+def add_shape_arguments(parser: argparse.ArgumentParser, width: int = 16, vocab: int = 256,
+                        seq_len: int = 32, batch: int = 64) -> None:
+    """The model's shape and the batch (defaults: the capacity grid's 1×16, V=256, S=32)."""
+    parser.add_argument("--layers", type=int, default=1)
+    parser.add_argument("--width", type=int, default=width)
+    parser.add_argument("--heads", type=int, default=2)
+    parser.add_argument("--vocab", type=int, default=vocab)
+    parser.add_argument("--seq-len", type=int, default=seq_len)
+    parser.add_argument("--batch", type=int, default=batch)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=2)
     sub = parser.add_subparsers(dest="benchmark", required=True)
     tput = sub.add_parser("throughput", help="trainer tokens/s against a plain HF loop")
-    tput.add_argument("--layers", type=int, default=1)
-    tput.add_argument("--width", type=int, default=32)
-    tput.add_argument("--heads", type=int, default=2)
-    tput.add_argument("--vocab", type=int, default=2048)
-    tput.add_argument("--seq-len", type=int, default=64)
-    tput.add_argument("--batch", type=int, default=128)
+    add_shape_arguments(tput, width=32, vocab=2048, seq_len=64, batch=128)
     tput.add_argument("--steps", type=int, default=30)
     tput.add_argument("--micro-batch", type=int, default=None,
                       help="project trainer: sequences per forward/backward pass (default: the"
@@ -222,15 +280,17 @@ def main(argv: list[str] | None = None) -> None:
                       help="project trainer: torch.compile the model (runtime.compile)")
     stack = sub.add_parser("stacked", help="K models as one stack against one after another")
     stack.add_argument("--models", type=int, default=6, help="K")
-    stack.add_argument("--layers", type=int, default=1)
-    stack.add_argument("--width", type=int, default=16)
-    stack.add_argument("--heads", type=int, default=2)
-    stack.add_argument("--vocab", type=int, default=256)
-    stack.add_argument("--seq-len", type=int, default=32)
-    stack.add_argument("--batch", type=int, default=64)
+    add_shape_arguments(stack)
     stack.add_argument("--n", type=int, default=512, help="training sequences of each model")
     stack.add_argument("--steps", type=int, default=100)
     stack.add_argument("--rounds", type=int, default=3)
+    mem = sub.add_parser("memorized", help="a memorized model's step, with and without the "
+                         "guards against subnormal floats")
+    add_shape_arguments(mem)
+    mem.add_argument("--n", type=int, default=64, help="training sequences")
+    mem.add_argument("--train-steps", type=int, default=3000, help="at most, to memorize")
+    mem.add_argument("--steps", type=int, default=50, help="timed steps per measurement")
+    mem.add_argument("--rounds", type=int, default=3)
     cap = sub.add_parser("capacity", help="bits/param of the 1×32 model in a wall-clock budget")
     cap.add_argument("--budget", type=float, default=600.0, help="seconds")
     cap.add_argument("--n", type=int, default=512, help="training sequences")
@@ -251,7 +311,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     set_threads(args.threads)
     logging.basicConfig(level=logging.WARNING)
-    {"throughput": throughput, "stacked": stacked, "capacity": capacity}[args.benchmark](args)
+    benchmarks = {"throughput": throughput, "stacked": stacked, "memorized": memorized,
+                  "capacity": capacity}
+    benchmarks[args.benchmark](args)
 
 
 if __name__ == "__main__":

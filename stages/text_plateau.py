@@ -8,7 +8,7 @@ from pathlib import Path
 from pipeline.core.stage import stage_main
 from pipeline.core.trainer import TrainJob
 from pipeline.text.config import TextParams
-from pipeline.text.plateau import measure, plateau_jobs
+from pipeline.text.plateau import compare_step_budgets, plateau_jobs
 
 
 def jobs(params: TextParams, root: Path) -> list[TrainJob]:
@@ -16,7 +16,7 @@ def jobs(params: TextParams, root: Path) -> list[TrainJob]:
 
 
 def work(params: TextParams, root: Path) -> None:
-    measure(params.text, root)
+    compare_step_budgets(params.text, root)
 
 
 PARAMS = TextParams

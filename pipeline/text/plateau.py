@@ -95,7 +95,7 @@ def relative_gain(short_bits: float, long_bits: float) -> float:
     return math.inf if long_bits > 0 else 0.0
 
 
-def measure(text: TextConfig, root: Path = Path(".")) -> pl.DataFrame:
+def compare_step_budgets(text: TextConfig, root: Path = Path(".")) -> pl.DataFrame:
     """One row per checked run: memorization after the shorter and the longer of the grid's
     run and the check's, the relative gain, and whether it is within tolerance."""
     totals = read_parquet(root / layout.TOTALS)

@@ -12,6 +12,18 @@ from pipeline.core.objectives import NextTokenObjective
 from pipeline.core.scoring import logits_of, model_inputs
 
 
+def full_cross_entropy(hidden, weight, targets):
+    return F.cross_entropy(hidden @ weight.t(), targets)
+
+
+def loss_and_grads(loss_fn, hidden, weight, targets, upstream: float = 1.0):
+    """The loss and its gradients with respect to the hidden states and the head."""
+    h, w = hidden.clone().requires_grad_(), weight.clone().requires_grad_()
+    loss = loss_fn(h, w, targets)
+    (upstream * loss).backward()
+    return loss.detach(), h.grad, w.grad
+
+
 @pytest.mark.parametrize("rows", [1, CHUNK_ROWS, 2 * CHUNK_ROWS + 37])
 def test_loss_and_gradients_equal_the_full_logits_cross_entropy(rows):
     generator = torch.Generator().manual_seed(rows)
@@ -19,14 +31,9 @@ def test_loss_and_gradients_equal_the_full_logits_cross_entropy(rows):
     weight = torch.randn(300, 16, generator=generator, dtype=torch.float64)
     targets = torch.randint(0, 300, (rows,), generator=generator)
 
-    def loss_and_grads(loss_fn):
-        h, w = hidden.clone().requires_grad_(), weight.clone().requires_grad_()
-        loss = loss_fn(h, w)
-        (3.0 * loss).backward()  # an upstream factor, as a micro-batch's share is
-        return loss.detach(), h.grad, w.grad
-
-    fused = loss_and_grads(lambda h, w: linear_cross_entropy(h, w, targets))
-    plain = loss_and_grads(lambda h, w: F.cross_entropy(h @ w.t(), targets))
+    # An upstream factor of 3, as a micro-batch's share is.
+    fused = loss_and_grads(linear_cross_entropy, hidden, weight, targets, upstream=3.0)
+    plain = loss_and_grads(full_cross_entropy, hidden, weight, targets, upstream=3.0)
     for ours, reference in zip(fused, plain, strict=True):
         torch.testing.assert_close(ours, reference, rtol=1e-10, atol=1e-12)
 
@@ -41,14 +48,8 @@ def test_logits_far_below_the_exp_floor_change_neither_loss_nor_gradients():
     logits = hidden @ weight.t()
     assert ((logits - logits.amax(1, keepdim=True)) < EXP_FLOOR).float().mean() > 0.5
 
-    def loss_and_grads(loss_fn):
-        h, w = hidden.clone().requires_grad_(), weight.clone().requires_grad_()
-        loss = loss_fn(h, w)
-        loss.backward()
-        return loss.detach(), h.grad, w.grad
-
-    fused = loss_and_grads(lambda h, w: linear_cross_entropy(h, w, targets))
-    plain = loss_and_grads(lambda h, w: F.cross_entropy(h @ w.t(), targets))
+    fused = loss_and_grads(linear_cross_entropy, hidden, weight, targets)
+    plain = loss_and_grads(full_cross_entropy, hidden, weight, targets)
     for ours, reference in zip(fused, plain, strict=True):
         torch.testing.assert_close(ours, reference, rtol=1e-4, atol=1e-7)
 

@@ -12,6 +12,7 @@ import threading
 import time
 from pathlib import Path
 
+import polars as pl
 import pytest
 import yaml
 
@@ -21,7 +22,8 @@ BIN = str(Path(sys.executable).parent)
 METRICS = ("data/metrics/capacity.json", "data/metrics/corpus.json", "data/metrics/text.json",
            "data/metrics/profiles.json")
 MODEL_DIRS = ("data/models", "data/text/models", "data/text/reference/models",
-              "data/text/ground_truth/models", "data/profiles/models")
+              "data/text/ground_truth/models", "data/text/plateau/models",
+              "data/profiles/models")
 
 
 def dvc(project: Path, *args: str) -> subprocess.CompletedProcess:
@@ -146,9 +148,10 @@ def test_flow_on_a_dask_cluster_gives_what_dvc_repro_gives(project, prefect_api,
     fates = run_flow(twin, executor="dask")  # a LocalCluster of 2 worker processes
     assert set(fates.values()) == {"ran"}, fates
     ours, theirs = weights(twin), weights(project)
-    # capacity, text grid, oracle + same-size, ground truth: reference + 2 N, profiles ladder;
-    # and the retention track's models
-    assert len([k for k in ours if "/retention/" not in k]) == 2 + 2 + 2 + 3 + 2
+    # capacity, text grid, oracle + same-size, ground truth: reference + 2 N, profiles ladder,
+    # the plateau check's longer runs; and the retention track's models
+    checked = pl.read_parquet(twin / "data/text/plateau/results.parquet").height
+    assert len([k for k in ours if "/retention/" not in k]) == 2 + 2 + 2 + 3 + 2 + checked
     assert len([k for k in ours if "/retention/" in k]) == 22
     assert ours.keys() == theirs.keys()
     assert all(ours[k] == theirs[k] for k in ours), "weights differ from dvc repro's"
@@ -172,7 +175,7 @@ def test_flow_trains_only_new_models_and_leaves_dvc_up_to_date(project, prefect_
         **dict.fromkeys(["capacity_data", "capacity_train", "capacity_score", "capacity_fit",
                          "capacity_report"], "ran"),
         **dict.fromkeys(["text_corpus", "text_reference", "text_train", "text_score",
-                         "text_ground_truth", "text_capacity"], "skipped"),
+                         "text_plateau", "text_ground_truth", "text_capacity"], "skipped"),
         "text_report": "ran",
         **dict.fromkeys(["profiles_data", "profiles_train", "profiles_score", "profiles_analyze",
                          "profiles_predictor", "profiles_report"], "skipped"),

@@ -370,6 +370,7 @@ CORRUPT_INPUTS = {
     "text_train": ("data/text/corpus/corpus.json", lambda f: f.write_text("nope"),
                    "corpus.json"),
     "text_score": ("data/text/reference/nll_members.parquet", garbage, "nll_members.parquet"),
+    "text_plateau": ("data/text/scores/totals.parquet", garbage, "totals.parquet"),
     "text_report": ("data/text/scores/totals.parquet", garbage, "totals.parquet"),
     "text_ground_truth": ("params.yaml", lambda f: f.write_text(
         f.read_text().replace("vocab_size: 16", "vocab_size: 1")), "params.yaml"),
