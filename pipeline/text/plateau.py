@@ -58,10 +58,9 @@ def _grid_record(run_id: str, root: Path) -> dict:
     return read_json(root / layout.MODELS / run_id / TRAINING_FILE)
 
 
-def checked_runs(root: Path = Path(".")) -> dict[str, bool]:
-    """The grid runs this stage trains again (read from the scored grid), each with whether
-    it is its shape's peak."""
-    totals = read_parquet(root / layout.TOTALS)
+def checked_runs(totals: pl.DataFrame, root: Path = Path(".")) -> dict[str, bool]:
+    """The grid runs this stage trains again (chosen from the scored grid ``totals``), each
+    with whether it is its shape's peak."""
     full = {run_id for run_id in totals["run_id"]
             if _grid_record(run_id, root).get("fully_memorized", False)}
     return runs_around_peak(totals, full)
@@ -70,7 +69,7 @@ def checked_runs(root: Path = Path(".")) -> dict[str, bool]:
 def plateau_jobs(text: TextConfig, runtime: RuntimeConfig,
                  root: Path = Path(".")) -> list[TrainJob]:
     """The runs around each peak, again, for ``steps_factor`` × ``text.train.steps``."""
-    chosen = checked_runs(root)
+    chosen = checked_runs(read_parquet(root / layout.TOTALS), root)
     info = read_corpus_info(root)
     members, _ = read_pool(root)
     oracle_bits = read_reference_nll(root)[0][ORACLE].to_numpy()
@@ -101,7 +100,7 @@ def compare_step_budgets(text: TextConfig, root: Path = Path(".")) -> pl.DataFra
     totals = read_parquet(root / layout.TOTALS)
     factor, tolerance = text.plateau.steps_factor, text.plateau.tolerance
     rows = []
-    for run_id, is_peak in checked_runs(root).items():
+    for run_id, is_peak in checked_runs(totals, root).items():
         grid_run = totals.row(by_predicate=pl.col("run_id") == run_id, named=True)
         grid = _grid_record(run_id, root)
         check = read_json(root / layout.PLATEAU_MODELS / check_run_id(run_id, factor)
