@@ -36,9 +36,7 @@ from pathlib import Path
 
 import torch
 
-from pipeline.capacity.synthetic import uniform_tokens
 from pipeline.core import fused_loss
-from pipeline.core.budget import train_job
 from pipeline.core.config import RuntimeConfig, TrainConfig
 from pipeline.core.cost import measure_matmul_peak, training_flops_per_token
 from pipeline.core.device import set_threads
@@ -47,13 +45,14 @@ from pipeline.core.objectives import NextTokenObjective
 from pipeline.core.scoring import sequence_nll_bits, uniform_reference_bits, unintended_memorization
 from pipeline.core.stacked import StackedTrainJob
 from pipeline.core.trainer import TrainJob
+from pipeline.tracks.capacity.synthetic import uniform_tokens
 
 log = logging.getLogger(__name__)
 
 
 def benchmark_job(config: GPTConfig, tokens, settings: dict, workdir: Path,
                   runtime: RuntimeConfig, seed: int = 0) -> TrainJob:
-    return train_job(
+    return TrainJob(
         run_id=f"benchmark-{seed}",
         model=config,
         objective=NextTokenObjective("skip"),

@@ -13,38 +13,52 @@ import json
 from pathlib import Path
 from typing import Annotated, Literal, get_args, get_origin
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, create_model
 
-from pipeline.capacity.config import CapacityConfig
 from pipeline.core.config import PARAMS_FILE, RuntimeConfig, Section, load, validate
-from pipeline.profiles.config import ProfilesConfig
-from pipeline.retention.config import RetentionConfig
-from pipeline.text.config import TextConfig
+from pipeline.core.errors import ConfigError
+from pipeline.tracks import registry
 
 
-class Params(Section):
-    """The whole ``params.yaml``."""
+class _Whole(Section):
+    """The whole ``params.yaml``: ``runtime`` and one group per track."""
 
     runtime: RuntimeConfig = RuntimeConfig()
     """How and where the work runs; never changes a result or a fingerprint."""
-    capacity: CapacityConfig
-    """The capacity track (Morris et al. 2025, uniform random tokens)."""
-    text: TextConfig
-    """The text track (Morris et al. 2025, real text)."""
-    profiles: ProfilesConfig
-    """The profiles track (Chen, Han, Miyao 2024, memorization across model sizes)."""
-    retention: RetentionConfig
-    """The retention track (Badger 2026: what an embedding keeps; memory models)."""
 
 
-def parse_params(raw: object, source: str = PARAMS_FILE) -> Params:
-    """Validate a parsed params mapping; raises ``ConfigError`` listing every problem."""
-    return validate(Params, raw, source)
+def _assemble() -> type[Section]:
+    groups = {track.name: (track.group, Field(description=track.summary))
+              for track in registry()}
+    return create_model("Params", __base__=_Whole, **groups)
 
 
-def load_params(path: str | Path = PARAMS_FILE) -> Params:
+Params = _assemble()
+
+
+def parse_params(raw: object, source: str = PARAMS_FILE):
+    """Validate a parsed params mapping, each group and then what a track checks across
+    groups; raises ``ConfigError`` listing the problem with its key."""
+    params = validate(Params, raw, source)
+    check_across_groups(params, source)
+    return params
+
+
+def load_params(path: str | Path = PARAMS_FILE):
     """Read and validate ``params.yaml``."""
-    return load(Params, path)
+    params = load(Params, path)
+    check_across_groups(params, str(path))
+    return params
+
+
+def check_across_groups(params, source: str) -> None:
+    for track in registry():
+        if track.check is None:
+            continue
+        try:
+            track.check(params)
+        except ValueError as error:
+            raise ConfigError(f"{source}: invalid parameters\n  {error}") from None
 
 
 def reference(schema: type[BaseModel] = Params, prefix: str = "") -> list[str]:

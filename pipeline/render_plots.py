@@ -20,9 +20,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pipeline.core.cli import exit_on_user_error
 from pipeline.core.errors import PipelineError
 from pipeline.core.io import write_text
+from pipeline.runtime.cli import exit_on_user_error
 
 OUTPUT = Path("dvc_plots") / "offline"
 

@@ -1,1 +1,2 @@
-"""One module per DVC stage; each is that stage's ``cmd`` (``python -m stages.<name>``)."""
+"""DVC's entry point to every stage: ``python -m stages <name>`` (the ``cmd`` of each stage in
+``dvc.yaml``). The stages themselves are declared by the tracks (pipeline/tracks/*/track.py)."""

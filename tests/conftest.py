@@ -14,6 +14,19 @@ DEFAULT_PARAMS = ROOT / "tests" / "params.default.yaml"
 
 TINY_PARAMS = {
     "runtime": {"workers": 1, "threads_per_worker": 1, "checkpoint_every": 10},
+    "corpus": {
+        "source": "python-docs",
+        "max_documents": 30,
+        "near_dup_threshold": 0.8,
+        "num_perm": 32,
+        "tokenizer": "bpe",
+        "bpe_vocab_size": 300,
+        "seq_len": 16,
+        "dedup_span": 8,
+        "holdout_fraction": 0.1,
+        "max_holdout": 48,
+        "seed": 0,
+    },
     "capacity": {
         "data": {
             "vocab_size": 64,
@@ -28,19 +41,6 @@ TINY_PARAMS = {
         "fit": {"confidence": 0.95},
     },
     "text": {
-        "corpus": {
-            "source": "python-docs",
-            "max_documents": 30,
-            "near_dup_threshold": 0.8,
-            "num_perm": 32,
-            "tokenizer": "bpe",
-            "bpe_vocab_size": 300,
-            "seq_len": 16,
-            "dedup_span": 8,
-            "holdout_fraction": 0.1,
-            "max_holdout": 48,
-            "seed": 0,
-        },
         "configs": [{"n_layer": 1, "d_model": 8, "n_head": 1}],
         "dataset_sizes": [8, 32],
         "seeds": [0],

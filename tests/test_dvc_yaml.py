@@ -1,116 +1,72 @@
-"""``dvc.yaml`` cannot drift from the code: each stage's Python deps are exactly the project
-modules its command imports (its import closure inside ``pipeline/`` and ``stages/``), and
-every stage reads only params groups that exist.
-
-To see what a stage should list: ``python -m tests.test_dvc_yaml``.
-"""
+"""``dvc.yaml`` cannot drift from the code: it is exactly what the tracks declare, every params
+key it names exists, and every path a stage reads is written by a stage upstream (or is
+shipped with the code)."""
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-PROJECT_PACKAGES = ("pipeline", "stages")
+from pipeline.core.track import CORE_CODE
+from pipeline.dvcfile import VALIDATE, all_stages, render
+from pipeline.params import Params
+from pipeline.tracks import registry
+from tests.conftest import ROOT
+
+SHIPPED = ("pipeline/",)  # deps under these are in git, not written by a stage
 
 
-def module_file(name: str) -> Path | None:
-    """The file of a project module, or None when ``name`` is not one."""
-    if name.split(".")[0] not in PROJECT_PACKAGES:
-        return None
-    path = ROOT.joinpath(*name.split("."))
-    if path.with_suffix(".py").is_file():
-        return path.with_suffix(".py")
-    if (path / "__init__.py").is_file():
-        return path / "__init__.py"
-    return None
+def test_dvc_yaml_is_what_the_tracks_declare():
+    assert (ROOT / "dvc.yaml").read_text() == render(), (
+        "dvc.yaml is not current: run `python -m pipeline.dvcfile`")
 
 
-def imported_modules(path: Path) -> set[str]:
-    """Project modules a file imports, at any depth of its body (lazy imports included)."""
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            names.add(node.module)
-            names.update(f"{node.module}.{alias.name}" for alias in node.names)
-    found = set()
-    for name in names:
-        parts = name.split(".")
-        # Importing a.b.c also runs a/__init__.py and a/b/__init__.py.
-        for end in range(1, len(parts) + 1):
-            if module_file(".".join(parts[:end])) is not None:
-                found.add(".".join(parts[:end]))
-    return found
+def test_dvc_yaml_is_short():
+    assert len((ROOT / "dvc.yaml").read_text().splitlines()) < 400
 
 
-def has_code(path: Path) -> bool:
-    """False for a package ``__init__.py`` that holds only its docstring."""
-    body = ast.parse(path.read_text()).body
-    return any(not (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant))
-               for n in body)
-
-
-def import_closure(module: str) -> set[str]:
-    """Project source files (relative paths) that running ``module`` executes."""
-    seen: set[str] = set()
-    todo = [module]
-    while todo:
-        name = todo.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        todo.extend(imported_modules(module_file(name)))
-    files = {module_file(name) for name in seen}
-    return {str(f.relative_to(ROOT)) for f in files if f.name != "__init__.py" or has_code(f)}
-
-
-def stages() -> dict[str, dict]:
-    return yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-
-
-def stage_module(stage: dict) -> str:
-    command = stage["cmd"].split()
-    assert command[:3] == ["python", "-m", command[2]], stage["cmd"]
-    return command[2]
-
-
-def listed_python_deps(stage: dict) -> set[str]:
-    return {d for d in stage.get("deps", []) if d.endswith(".py")}
-
-
-@pytest.mark.parametrize("name", sorted(stages()))
-def test_stage_deps_are_its_import_closure(name):
-    stage = stages()[name]
-    closure = import_closure(stage_module(stage))
-    listed = listed_python_deps(stage)
-    assert not closure - listed, f"{name}: dvc.yaml misses {sorted(closure - listed)}"
-    assert not listed - closure, f"{name}: dvc.yaml lists unused {sorted(listed - closure)}"
-
-
-@pytest.mark.parametrize("name", sorted(stages()))
-def test_stage_params_name_existing_groups(name):
-    from pipeline.params import Params
-
-    for entry in stages()[name].get("params", []):
-        if isinstance(entry, dict):  # a whole params file
-            assert list(entry) == ["params.yaml"]
-            continue
+@pytest.mark.parametrize("stage", all_stages(), ids=lambda s: s.name)
+def test_stage_params_name_existing_keys(stage):
+    if stage is VALIDATE:
+        return
+    for entry in stage.params:
         schema = Params
         for key in entry.split("."):
-            assert key in schema.model_fields, f"{name}: params key {entry!r} does not exist"
+            assert key in schema.model_fields, f"{stage.name}: params key {entry!r} does not exist"
             annotation = schema.model_fields[key].annotation
             schema = annotation if isinstance(annotation, type) else None
             if schema is None:
                 break
 
 
-if __name__ == "__main__":
-    for name, stage in stages().items():
-        print(f"{name}:")
-        for path in sorted(import_closure(stage_module(stage))):
-            print(f"  - {path}")
+def test_every_dep_is_written_upstream_or_shipped():
+    written: set[Path] = set()
+    for stage in all_stages():
+        for dep in stage.deps:
+            assert str(dep).startswith(SHIPPED) or any(
+                dep == out or out in dep.parents for out in written), (
+                f"{stage.name} reads {dep}, which no earlier stage writes")
+        written |= {output.path for output in stage.outs}
+
+
+def test_stage_names_and_outputs_are_unique():
+    names = [stage.name for stage in all_stages()]
+    outs = [output.path for stage in all_stages() for output in stage.outs]
+    assert len(set(names)) == len(names) and len(set(outs)) == len(outs)
+
+
+@pytest.mark.parametrize("track", registry(), ids=lambda t: t.name)
+def test_a_stage_depends_on_the_core_and_its_own_track(track):
+    """Package deps are complete because a track imports nothing but the core and its own
+    package (the import contracts, `lint-imports`, check that)."""
+    for stage in track.stages:
+        assert stage.code == (CORE_CODE, Path("pipeline/tracks") / track.name)
+
+
+def test_the_generated_file_is_valid_for_dvc():
+    document = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    assert set(document) == {"stages", "plots"}
+    for name, stage in document["stages"].items():
+        assert stage["cmd"] == f"python -m stages {name}"

@@ -84,13 +84,13 @@ def test_unreadable_params_file_is_named(tmp_path):
 
 def test_stage_rejects_invalid_params_before_work(tmp_path, tiny_params, monkeypatch, capsys):
     """A stage run on bad params exits 2 with the key, and writes nothing."""
-    from stages import capacity_data
+    from stages.__main__ import main
 
     tiny_params["capacity"]["data"]["vocab_size"] = 1
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(tiny_params))
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as exit_info:
-        capacity_data.main()
+        main(["capacity_data"])
     assert exit_info.value.code == 2
     assert "capacity.data.vocab_size" in capsys.readouterr().err
     assert not (tmp_path / "data").exists()
@@ -99,9 +99,9 @@ def test_stage_rejects_invalid_params_before_work(tmp_path, tiny_params, monkeyp
 def test_a_tracks_stages_read_only_its_own_group(tiny_params):
     """The capacity schema ignores the text group (validate_params checks the whole file),
     so editing one track's schema never makes the other track's stages stale."""
-    from pipeline.capacity.config import CapacityParams
     from pipeline.core.config import validate
-    from pipeline.text.config import TextParams
+    from pipeline.tracks.capacity.config import CapacityParams
+    from pipeline.tracks.text.config import TextParams
 
     tiny_params["text"]["configs"][0].update(d_model=10, n_head=4)  # not capacity's business
     assert validate(CapacityParams, tiny_params, "params.yaml").capacity.data.seq_len == 8
@@ -122,7 +122,7 @@ def test_a_user_editing_params_keeps_the_fast_tests_green(tmp_path):
     params = yaml.safe_load((copy / "params.yaml").read_text())
     params["capacity"]["train"]["lr"] = 0.02
     params["capacity"]["models"] = params["capacity"]["models"][:1]
-    params["text"]["corpus"].update(source="local", path="elsewhere/*.parquet")
+    params["corpus"].update(source="local", path="elsewhere/*.parquet")
     (copy / "params.yaml").write_text(yaml.safe_dump(params))
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_params.py",
@@ -163,8 +163,9 @@ def test_fineweb_local_preset_points_the_text_track_at_the_shared_sample(tmp_pat
     path = tmp_path / "params.yaml"
     path.write_text(DEFAULT_PARAMS.read_text())
     apply_preset(["fineweb-local", "--params", str(path)])
-    text = load_params(path).text
-    assert (text.corpus.source, text.corpus.path) == (
+    params = load_params(path)
+    text = params.text
+    assert (params.corpus.source, params.corpus.path) == (
         "local",
         "../shared/data/fineweb-legal-2800.parquet",
     )

@@ -8,7 +8,7 @@ small frozen dataclass (its fields enter the job's fingerprint) with two methods
   memorization is measured in along training.
 
 :class:`NextTokenObjective` is causal language modelling with the first-token convention of
-SCIENCE.md §1; an autoencoder or an encoder-decoder memory model brings its own objective
+docs/science.md §1; an autoencoder or an encoder-decoder memory model brings its own objective
 (and model) without any change to the trainer.
 """
 

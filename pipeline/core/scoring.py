@@ -1,4 +1,4 @@
-"""Per-sequence code lengths and unintended memorization (SCIENCE.md §1).
+"""Per-sequence code lengths and unintended memorization (docs/science.md §1).
 
 ``NLL(x) = −log2 p(x)`` over the scored tokens and ``mem_U(x) = max(0, NLL_ref(x) − NLL(x))``;
 on uniform synthetic data the reference is exact: ``NLL_ref(x) = n · log2 V``.

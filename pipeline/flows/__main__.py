@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pipeline.core.cli import exit_on_user_error
+from pipeline.runtime.cli import exit_on_user_error
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -18,6 +18,8 @@ def main(argv: list[str] | None = None) -> None:
                      help="where jobs run (default: runtime.executor in params.yaml)")
     run.add_argument("--dask-address", default=None,
                      help="tcp://host:port of a running Dask scheduler (implies dask)")
+    run.add_argument("targets", nargs="*", metavar="STAGE",
+                     help="bring only these stages (and what they need) up to date")
     serve = sub.add_parser("serve", help="serve a scheduled deployment (needs a Prefect API)")
     serve.add_argument("--name", default="memorization-pipeline-daily")
     when = serve.add_mutually_exclusive_group()
@@ -26,11 +28,17 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     from pipeline.flows.pipeline import memorization_pipeline
+    from pipeline.params import PARAMS_FILE, load_params
 
     if args.command == "run":
-        exit_on_user_error(lambda: print(memorization_pipeline(
-            project_root=str(Path.cwd()), executor=args.executor,
-            dask_address=args.dask_address)))
+        def run_once() -> None:
+            # Bad params are one line here, before Prefect starts (it would log a traceback).
+            load_params(Path.cwd() / PARAMS_FILE)
+            print(memorization_pipeline(project_root=str(Path.cwd()), executor=args.executor,
+                                        dask_address=args.dask_address,
+                                        targets=args.targets or None))
+
+        exit_on_user_error(run_once)
     else:
         schedule = ({"interval": args.interval} if args.interval is not None
                     else {"cron": args.cron})

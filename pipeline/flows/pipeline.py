@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import importlib
 import logging
 import os
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -33,18 +32,19 @@ from prefect import flow, get_run_logger, task  # noqa: E402
 from prefect.task_runners import TaskRunner  # noqa: E402
 
 from pipeline.core.device import set_threads  # noqa: E402
-from pipeline.core.errors import PipelineError  # noqa: E402
-from pipeline.core.jobs import Job, longest_first  # noqa: E402
-from pipeline.core.stage import (  # noqa: E402
+from pipeline.core.errors import ConfigError, PipelineError  # noqa: E402
+from pipeline.dvcfile import find_stage  # noqa: E402
+from pipeline.flows.artifacts import publish  # noqa: E402
+from pipeline.flows.dvc_graph import DvcProject, locked_project  # noqa: E402
+from pipeline.flows.runners import task_runner  # noqa: E402
+from pipeline.params import PARAMS_FILE, load_params  # noqa: E402
+from pipeline.runtime.jobs import Job, longest_first  # noqa: E402
+from pipeline.runtime.stage import (  # noqa: E402
     pending_jobs,
     prepare_stage,
     run_work,
     stage_params,
 )
-from pipeline.flows.artifacts import publish  # noqa: E402
-from pipeline.flows.dvc_graph import DvcProject, locked_project  # noqa: E402
-from pipeline.flows.runners import task_runner  # noqa: E402
-from pipeline.params import PARAMS_FILE, load_params  # noqa: E402
 
 FLOW_NAME = "memorization-pipeline"
 
@@ -86,8 +86,8 @@ def run_job(job: Job, threads: int) -> str:
 @task(retries=1, retry_delay_seconds=5, retry_condition_fn=retry_unless_user_error)
 def run_stage_work(stage: str, root: str) -> None:
     """A stage's own work (scoring, fitting, a report) in the flow's process."""
-    module = importlib.import_module(f"stages.{stage}")
-    run_work(module, stage_params(module, Path(root)), Path(root))
+    declared = find_stage(stage)
+    run_work(declared, stage_params(declared, Path(root)), Path(root))
 
 
 class StageRunner:
@@ -106,10 +106,10 @@ class StageRunner:
             return "skipped"
         self.log.info("stage %s is stale; running it", stage)
         self.project.remove_outputs(stage)
-        module = importlib.import_module(f"stages.{stage}")
-        params = stage_params(module, self.root)
-        prepare_stage(module, params, self.root)
-        jobs = pending_jobs(module, params, self.root)
+        declared = find_stage(stage)
+        params = stage_params(declared, self.root)
+        prepare_stage(declared, params, self.root)
+        jobs = pending_jobs(declared, params, self.root)
         threads = params.runtime.threads_per_worker
         futures = [self.runner.submit(run_job.with_options(task_run_name=f"{stage}: {job.id}"),
                                       {"job": job, "threads": threads})
@@ -141,6 +141,24 @@ def run_graph(graph: dict[str, list[str]], run_one) -> dict[str, Future]:
     return futures
 
 
+def restrict_to(graph: dict[str, list[str]], targets: list[str] | None) -> dict[str, list[str]]:
+    """The part of ``graph`` that ``targets`` need: the targets and everything upstream of
+    them, as `dvc repro TARGET` runs (all of it when there are no targets)."""
+    if not targets:
+        return graph
+    unknown = sorted(set(targets) - set(graph))
+    if unknown:
+        raise ConfigError(f"no stage {', '.join(unknown)} in dvc.yaml; stages: "
+                          f"{', '.join(sorted(graph))}")
+    needed, todo = set(), list(targets)
+    while todo:
+        stage = todo.pop()
+        if stage not in needed:
+            needed.add(stage)
+            todo.extend(graph[stage])
+    return {stage: upstream for stage, upstream in graph.items() if stage in needed}
+
+
 def _after(upstream: list[Future], run_one, stage: str) -> str:
     wait(upstream)  # run_one sees a failed upstream stage and refuses to run
     return run_one(stage, upstream)
@@ -148,8 +166,10 @@ def _after(upstream: list[Future], run_one, stage: str) -> str:
 
 @flow(name=FLOW_NAME, log_prints=True)
 def memorization_pipeline(project_root: str = ".", executor: str | None = None,
-                          dask_address: str | None = None) -> dict[str, str]:
-    """Bring every DVC stage up to date; returns each stage's fate ("ran" or "skipped")."""
+                          dask_address: str | None = None,
+                          targets: list[str] | None = None) -> dict[str, str]:
+    """Bring every DVC stage (or ``targets`` and what they need) up to date; returns each
+    stage's fate ("ran" or "skipped")."""
     show_pipeline_logs()
     root = Path(project_root).resolve()
     params = load_params(root / PARAMS_FILE)  # the whole file, before any work
@@ -166,7 +186,8 @@ def memorization_pipeline(project_root: str = ".", executor: str | None = None,
     # and never depend on it.
     with contextlib.chdir(root), locked_project(root) as project, \
             task_runner(runtime) as runner:
-        futures = run_graph(project.stage_graph(), StageRunner(project, runner, root))
+        graph = restrict_to(project.stage_graph(), targets)
+        futures = run_graph(graph, StageRunner(project, runner, root))
     fates, errors = {}, []
     for stage, future in futures.items():
         try:

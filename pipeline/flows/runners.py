@@ -16,7 +16,7 @@ from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner
 
 from pipeline.core.config import RuntimeConfig
 from pipeline.core.errors import ConfigError
-from pipeline.core.jobs import init_worker
+from pipeline.runtime.jobs import init_worker
 
 
 def task_runner(runtime: RuntimeConfig) -> TaskRunner:

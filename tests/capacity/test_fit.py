@@ -5,7 +5,12 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from pipeline.capacity.fit import alpha_metrics, capacity_by_config, fit_alpha, with_paper_columns
+from pipeline.tracks.capacity.fit import (
+    alpha_metrics,
+    capacity_by_config,
+    fit_alpha,
+    with_paper_columns,
+)
 
 
 def totals_frame(alpha: float, params: dict[str, int], noise: float = 0.0) -> pl.DataFrame:
@@ -64,7 +69,7 @@ def test_paper_columns_only_where_the_setting_is_the_papers():
 
 
 def test_a_maximum_where_the_data_ran_out_is_data_limited_not_a_plateau():
-    from pipeline.capacity.report import data_limited_section
+    from pipeline.tracks.capacity.report import data_limited_section
 
     # A: everything memorized up to N = 4, less beyond (under-trained there): the maximum
     # sits where the data ran out, although the largest dataset holds far more bits.

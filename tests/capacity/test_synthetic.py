@@ -6,9 +6,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from pipeline.capacity.synthetic import uniform_tokens
 from pipeline.core.errors import ArtifactError
 from pipeline.core.io import read_tokens, write_tokens
+from pipeline.tracks.capacity.synthetic import uniform_tokens
 
 
 def test_same_params_give_byte_identical_parquet(tmp_path):

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import yaml
 
-import stages.capacity_data as capacity_data
-import stages.capacity_train as capacity_train
-from pipeline.capacity.config import CapacityParams
 from pipeline.core.stacked import StackedTrainJob
-from pipeline.core.stage import run_stage
 from pipeline.core.trainer import TrainJob
+from pipeline.dvcfile import find_stage
+from pipeline.runtime.stage import run_stage
+from pipeline.tracks.capacity.config import CapacityParams
 
 
 def test_stacked_stage_trains_the_runs_of_one_shape_together(tmp_path, tiny_params):
@@ -18,6 +17,7 @@ def test_stacked_stage_trains_the_runs_of_one_shape_together(tmp_path, tiny_para
     tiny_params["runtime"]["stack_models"] = True
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(tiny_params))
     params = CapacityParams.model_validate(tiny_params)
+    capacity_data, capacity_train = find_stage("capacity_data"), find_stage("capacity_train")
     capacity_data.work(params, tmp_path)
 
     jobs = capacity_train.jobs(params, tmp_path)

@@ -10,18 +10,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from pipeline.capacity.synthetic import uniform_tokens
-from pipeline.core.budget import (
-    BudgetedTrainJob,
-    budget_learning_rate,
-    eval_fractions,
-    train_job,
-)
 from pipeline.core.config import RuntimeConfig, TrainConfig
 from pipeline.core.io import read_json
 from pipeline.core.model import GPTConfig
 from pipeline.core.objectives import NextTokenObjective
+from pipeline.core.schedule import budget_learning_rate, eval_fractions
 from pipeline.core.trainer import TrainJob
+from pipeline.tracks.capacity.synthetic import uniform_tokens
 
 V, S = 64, 8
 BUDGET = 1.5
@@ -51,7 +46,7 @@ def make_job(root: Path, objective=None, runtime: dict | None = None, **train) -
                     budget_seconds=BUDGET)
     settings.update(train)
     _clock.clear()
-    return train_job(
+    return TrainJob(
         run_id="budgeted",
         model=GPTConfig(V, S, n_layer=1, d_model=8, n_head=2),
         objective=objective or NextTokenObjective("skip"),
@@ -79,7 +74,6 @@ def test_a_budget_is_off_by_default_and_changes_no_fingerprint(tmp_path):
     assert type(unbudgeted) is TrainJob
     assert "budget_seconds" not in unbudgeted.train.model_dump()
     budgeted = make_job(tmp_path)
-    assert isinstance(budgeted, BudgetedTrainJob)
     assert budgeted.fingerprint != unbudgeted.fingerprint
     assert make_job(tmp_path, budget_seconds=3.0).fingerprint != budgeted.fingerprint
 

@@ -10,9 +10,9 @@ import stat
 
 import pytest
 
-from pipeline.core.cli import exit_on_user_error
 from pipeline.core.errors import ArtifactError
 from pipeline.core.io import atomic_dir, atomic_path, read_json, write_json
+from pipeline.runtime.cli import exit_on_user_error
 
 
 @pytest.fixture

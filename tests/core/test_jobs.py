@@ -4,7 +4,6 @@ processes, and a stage run through its ``jobs`` and ``work`` functions."""
 from __future__ import annotations
 
 import os
-import types
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,8 +11,9 @@ import pytest
 import yaml
 
 from pipeline.core.config import TrackParams
-from pipeline.core.jobs import pending, run_jobs
-from pipeline.core.stage import run_stage
+from pipeline.core.track import Stage
+from pipeline.runtime.jobs import pending, run_jobs
+from pipeline.runtime.stage import run_stage
 
 
 @dataclass(frozen=True)
@@ -62,10 +62,9 @@ def test_run_jobs_uses_worker_processes(tmp_path):
 def test_a_stage_runs_its_pending_jobs_then_its_work(tmp_path):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"runtime": {"workers": 1}}))
     calls = []
-    stage = types.ModuleType("stages.fake")
-    stage.PARAMS = TrackParams
-    stage.jobs = lambda params, root: [TouchJob(root / "a"), TouchJob(root / "b")]
-    stage.work = lambda params, root: calls.append(sorted(p.name for p in root.iterdir()))
+    stage = Stage("fake", "a fake stage", TrackParams, params=(),
+                  jobs=lambda params, root: [TouchJob(root / "a"), TouchJob(root / "b")],
+                  work=lambda params, root: calls.append(sorted(p.name for p in root.iterdir())))
     (tmp_path / "a").write_text("already done")
     run_stage(stage, tmp_path)
     assert calls == [["a", "b", "params.yaml"]]
@@ -102,7 +101,7 @@ def test_a_failing_job_stops_the_others_before_they_write(tmp_path):
 def test_the_pool_starts_the_costliest_jobs_first():
     from dataclasses import dataclass
 
-    from pipeline.core.jobs import longest_first
+    from pipeline.runtime.jobs import longest_first
 
     @dataclass
     class Sized:

@@ -10,10 +10,10 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from pipeline.capacity.fit import PAPER_TABLE1
 from pipeline.core.errors import ArtifactError
 from pipeline.core.model import GPT, GPTConfig, count_params
 from pipeline.core.scoring import sequence_nll_bits
+from pipeline.tracks.capacity.fit import PAPER_TABLE1
 
 TABLE1 = pl.read_csv(PAPER_TABLE1).rows(named=True)
 

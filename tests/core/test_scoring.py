@@ -1,4 +1,4 @@
-"""Known answers for the memorization math (SCIENCE.md §1)."""
+"""Known answers for the memorization math (docs/science.md §1)."""
 
 from __future__ import annotations
 

@@ -10,12 +10,12 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from pipeline.capacity.synthetic import uniform_tokens
 from pipeline.core.config import RuntimeConfig, TrainConfig
 from pipeline.core.model import GPTConfig
 from pipeline.core.objectives import NextTokenObjective
 from pipeline.core.stacked import StackedTrainJob, stack_jobs
 from pipeline.core.trainer import TrainJob, train_model
+from pipeline.tracks.capacity.synthetic import uniform_tokens
 
 V, S = 64, 8
 

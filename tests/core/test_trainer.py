@@ -10,19 +10,14 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from pipeline.capacity.synthetic import uniform_tokens
 from pipeline.core.config import RuntimeConfig, TrainConfig
 from pipeline.core.errors import ConfigError
 from pipeline.core.integrity import NonFiniteError
 from pipeline.core.model import GPTConfig
 from pipeline.core.objectives import NextTokenObjective
-from pipeline.core.trainer import (
-    TrainJob,
-    eval_steps,
-    is_converged,
-    learning_rate,
-    train_model,
-)
+from pipeline.core.schedule import eval_steps, learning_rate
+from pipeline.core.trainer import TrainJob, is_converged, train_model
+from pipeline.tracks.capacity.synthetic import uniform_tokens
 
 V, S = 64, 8
 
@@ -68,7 +63,7 @@ def test_resumed_run_ends_where_uninterrupted_run_does(tmp_path):
 
     job = make_job(tmp_path / "b")
     with pytest.raises(Interrupt):
-        train_model(job, on_steps=interrupt_after(25))
+        train_model(job, on_progress=interrupt_after(25))
     assert (job.checkpoint_dir / "last.pt").is_file()
     assert not job.model_dir.exists()  # nothing half-written
 

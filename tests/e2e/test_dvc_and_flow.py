@@ -21,7 +21,7 @@ from tests.conftest import TINY_PARAMS, copy_project
 BIN = str(Path(sys.executable).parent)
 METRICS = ("data/metrics/capacity.json", "data/metrics/corpus.json", "data/metrics/text.json",
            "data/metrics/profiles.json")
-MODEL_DIRS = ("data/models", "data/text/models", "data/text/reference/models",
+MODEL_DIRS = ("data/capacity/models", "data/text/models", "data/text/reference/models",
               "data/text/ground_truth/models", "data/text/plateau/models",
               "data/profiles/models")
 
@@ -39,7 +39,7 @@ def assert_up_to_date(project: Path) -> None:
 
 
 def model_stamp(project: Path, run_id: str) -> float:
-    return (project / "data" / "models" / run_id / "model.safetensors").stat().st_mtime_ns
+    return (project / "data/capacity/models" / run_id / "model.safetensors").stat().st_mtime_ns
 
 
 def weights(project: Path) -> dict[str, bytes]:
@@ -77,13 +77,14 @@ def project(tmp_path_factory):
 def test_dvc_repro_builds_everything_then_does_nothing(project):
     first = dvc(project, "repro")
     assert first.returncode == 0, first.stdout + first.stderr
-    for path in ("data/models/L1-D8-N16-S0/config.json", "data/scores/totals.parquet",
-                 "data/report/capacity.md", "data/report/figures/capacity_vs_params.png",
-                 "data/curves/L1-D8-N4-S0.csv"):
+    for path in ("data/capacity/models/L1-D8-N16-S0/config.json",
+                 "data/capacity/scores/totals.parquet",
+                 "data/capacity/report.md", "data/capacity/figures/capacity_vs_params.png",
+                 "data/capacity/curves/L1-D8-N4-S0.csv"):
         assert (project / path).is_file(), path
     metrics = json.loads((project / "data/metrics/capacity.json").read_text())
     assert metrics["runs"] == 2 and metrics["alpha_bits_per_param"] > 0
-    for path in ("data/text/corpus/members.parquet", "data/text/corpus/tokenizer.json",
+    for path in ("data/corpus/members.parquet", "data/corpus/tokenizer.json",
                  "data/text/models/L1-D8-N32-S0/config.json", "data/text/scores/totals.parquet",
                  "data/text/report.md", "data/text/figures/double_descent.png",
                  "data/text/plots/membership_f1.csv"):
@@ -174,7 +175,7 @@ def test_flow_trains_only_new_models_and_leaves_dvc_up_to_date(project, prefect_
         "validate_params": "ran",
         **dict.fromkeys(["capacity_data", "capacity_train", "capacity_score", "capacity_fit",
                          "capacity_report"], "ran"),
-        **dict.fromkeys(["text_corpus", "text_reference", "text_train", "text_score",
+        **dict.fromkeys(["corpus_build", "text_reference", "text_train", "text_score",
                          "text_plateau", "text_ground_truth", "text_capacity"], "skipped"),
         "text_report": "ran",
         **dict.fromkeys(["profiles_data", "profiles_train", "profiles_score", "profiles_analyze",
@@ -183,7 +184,7 @@ def test_flow_trains_only_new_models_and_leaves_dvc_up_to_date(project, prefect_
                          "retention_followup", "retention_report"], "skipped"),
     }
     assert model_stamp(project, "L1-D8-N16-S0") == before  # seed 0 was not retrained
-    assert (project / "data/models/L1-D8-N16-S1/model.safetensors").is_file()
+    assert (project / "data/capacity/models/L1-D8-N16-S1/model.safetensors").is_file()
     assert_up_to_date(project)
     assert "up to date" in dvc(project, "repro").stdout
 
@@ -191,9 +192,9 @@ def test_flow_trains_only_new_models_and_leaves_dvc_up_to_date(project, prefect_
 def test_shrinking_the_grid_leaves_no_stale_output(project, prefect_api):
     set_params(project, lambda p: p["capacity"]["data"].update(seeds=[0]))
     run_flow(project)
-    scored = sorted(p.name for p in (project / "data/scores/runs").iterdir())
+    scored = sorted(p.name for p in (project / "data/capacity/scores/runs").iterdir())
     assert scored == ["L1-D8-N16-S0.parquet", "L1-D8-N4-S0.parquet"]
-    assert sorted(p.name for p in (project / "data/synthetic").iterdir()) == [
+    assert sorted(p.name for p in (project / "data/capacity/synthetic").iterdir()) == [
         "N16-S0.parquet", "N4-S0.parquet"]
     assert json.loads((project / "data/metrics/capacity.json").read_text())["runs"] == 2
     assert_up_to_date(project)
@@ -207,7 +208,7 @@ def test_dvc_repro_during_a_flow_run_fails_fast(tmp_path, prefect_api):
     flow = threading.Thread(target=lambda: outcome.update(fates=run_flow(project)))
     flow.start()
     deadline = time.monotonic() + 120
-    while not (project / "data/synthetic").exists() and time.monotonic() < deadline:
+    while not (project / "data/capacity/synthetic").exists() and time.monotonic() < deadline:
         time.sleep(0.2)  # the flow holds DVC's lock from its start; wait until it writes
     started = time.monotonic()
     result = dvc(project, "repro")
@@ -226,7 +227,7 @@ def test_unknown_top_level_key_fails_dvc_repro_naming_it(tmp_path):
     result = dvc(project, "repro")
     assert result.returncode != 0
     assert "foo" in result.stderr and "Extra inputs are not permitted" in result.stderr
-    assert not (project / "data" / "synthetic").exists()
+    assert not (project / "data" / "capacity" / "synthetic").exists()
 
 
 def test_invalid_params_fail_before_any_work(tmp_path):
@@ -237,4 +238,4 @@ def test_invalid_params_fail_before_any_work(tmp_path):
     assert result.returncode != 0
     assert "capacity.models.0" in result.stderr + result.stdout
     assert "not divisible" in result.stderr + result.stdout
-    assert not (project / "data" / "synthetic").exists()
+    assert not (project / "data" / "capacity" / "synthetic").exists()

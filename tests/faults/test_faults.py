@@ -63,7 +63,7 @@ torch.save = killing_save
 """
 KILL_INSIDE_MODEL_SAVE = KILL + """
 import pipeline.core.model as model
-import pipeline.retention.models as retention_models
+import pipeline.tracks.retention.models as retention_models
 def killing(serialize):
     def killing_serialize(*args, **kwargs):
         serialize(*args, **kwargs)
@@ -97,7 +97,7 @@ io.os.replace = refuse
 def run_stage(project: Path, stage: str, patch: str = "",
               timeout: int = 300) -> subprocess.CompletedProcess:
     """Run a stage's command in ``project``, with ``patch`` executed first in its process."""
-    code = f"{patch}\nimport stages.{stage} as stage\nstage.main()\n"
+    code = f"{patch}\nfrom stages.__main__ import main\nmain([{stage!r}])\n"
     return subprocess.run([sys.executable, "-c", code], cwd=project, capture_output=True,
                           text=True, timeout=timeout)
 
@@ -181,7 +181,7 @@ KILL_POINTS = {
     "between a model save and its seal": KILL_BEFORE_SEAL,
 }
 SAVES = ["inside a model save", "between a model save and its seal"]
-TRAINING_STAGES = [("capacity_train", "data/models", CAPACITY_RUN, list(KILL_POINTS)),
+TRAINING_STAGES = [("capacity_train", "data/capacity/models", CAPACITY_RUN, list(KILL_POINTS)),
                    ("text_train", "data/text/models", TEXT_RUN, list(KILL_POINTS)),
                    ("text_reference", "data/text/reference/models", None, list(KILL_POINTS)),
                    ("text_ground_truth", "data/text/ground_truth/models", None, list(KILL_POINTS)),
@@ -204,13 +204,14 @@ def test_kill_then_rerun_gives_the_uninterrupted_result(project, built, stage, m
 
 
 def test_resumed_run_reports_the_whole_runs_time(project):
-    untrain(project, "data/models", CAPACITY_RUN)
+    untrain(project, "data/capacity/models", CAPACITY_RUN)
     assert_killed(run_stage(project, "capacity_train", KILL_AFTER_CHECKPOINT))
     checkpoint = next((project / "data/checkpoints").rglob("last.pt"))
     before = torch.load(checkpoint, weights_only=True)["state"]["seconds"]
     assert before > 0
     assert run_stage(project, "capacity_train").returncode == 0
-    training = json.loads((project / "data/models" / CAPACITY_RUN / "training.json").read_text())
+    training = json.loads(
+        (project / "data/capacity/models" / CAPACITY_RUN / "training.json").read_text())
     assert training["resumed_from_step"] == 10
     assert training["wall_seconds"] > before
 
@@ -230,9 +231,9 @@ def running(process: psutil.Process) -> bool:
 def test_workers_end_when_the_parent_is_killed(project, signal_to_parent):
     set_params(project, lambda p: (p["runtime"].update(workers=2),
                                    p["capacity"]["train"].update(steps=200_000)))
-    shutil.rmtree(project / "data/models")
+    shutil.rmtree(project / "data/capacity/models")
     workers: list[psutil.Process] = []
-    parent = subprocess.Popen([sys.executable, "-m", "stages.capacity_train"], cwd=project,
+    parent = subprocess.Popen([sys.executable, "-m", "stages", "capacity_train"], cwd=project,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
@@ -248,8 +249,9 @@ def test_workers_end_when_the_parent_is_killed(project, signal_to_parent):
         while (alive := [w for w in workers if running(w)]) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert alive == [], f"workers outlived their parent: {alive}"
-        assert not (project / "data/models").exists() or not any(
-            (project / "data/models").iterdir()), "a worker wrote a model after the failure"
+        models = project / "data/capacity/models"
+        assert not models.exists() or not any(models.iterdir()), (
+            "a worker wrote a model after the failure")
     finally:
         for process in [*workers, parent]:
             with contextlib.suppress(psutil.NoSuchProcess, ProcessLookupError):
@@ -270,8 +272,8 @@ DAMAGE = {
 
 @pytest.mark.parametrize("damage", DAMAGE)
 def test_a_damaged_model_is_retrained_never_skipped(project, built, damage, caplog):
-    run = project / "data/models" / CAPACITY_RUN
-    untouched = project / "data/models" / "L1-D8-N4-S0" / "model.safetensors"
+    run = project / "data/capacity/models" / CAPACITY_RUN
+    untouched = project / "data/capacity/models" / "L1-D8-N4-S0" / "model.safetensors"
     stamp = untouched.stat().st_mtime_ns
     DAMAGE[damage](run)
     rerun = assert_recovers(project, built, "capacity_train")
@@ -283,7 +285,7 @@ def test_a_damaged_model_is_retrained_never_skipped(project, built, damage, capl
 
 @pytest.mark.parametrize("damage", ["bytes changed", "truncated"])
 def test_a_damaged_checkpoint_is_never_resumed_from(project, built, damage):
-    untrain(project, "data/models", CAPACITY_RUN)
+    untrain(project, "data/capacity/models", CAPACITY_RUN)
     assert_killed(run_stage(project, "capacity_train", KILL_AFTER_CHECKPOINT))
     checkpoint = next((project / "data/checkpoints").rglob("last.pt"))
     if damage == "bytes changed":
@@ -301,7 +303,7 @@ def test_a_damaged_checkpoint_is_never_resumed_from(project, built, damage):
     ("config corrupt, unsealed", "config.json: not a GPT-2 config"),
 ])
 def test_scoring_a_damaged_model_stops_naming_the_file(project, damage, named):
-    run = project / "data/models" / CAPACITY_RUN
+    run = project / "data/capacity/models" / CAPACITY_RUN
     if damage == "bytes changed":
         flip_bytes(run / "model.safetensors")
     else:
@@ -310,9 +312,9 @@ def test_scoring_a_damaged_model_stops_naming_the_file(project, damage, named):
             (run / "model.safetensors").write_bytes(b"\x10" * 50)
         else:
             (run / "config.json").write_text("[1, 2")
-    before = (project / "data/scores/totals.parquet").read_bytes()
+    before = (project / "data/capacity/scores/totals.parquet").read_bytes()
     assert_one_line_error(run_stage(project, "capacity_score"), named)
-    assert (project / "data/scores/totals.parquet").read_bytes() == before
+    assert (project / "data/capacity/scores/totals.parquet").read_bytes() == before
     assert temporaries(project) == []
 
 
@@ -320,17 +322,17 @@ def test_scoring_a_damaged_model_stops_naming_the_file(project, damage, named):
 
 def test_divergence_stops_training_naming_run_step_and_params(project):
     set_params(project, lambda p: p["capacity"]["train"].update(lr=1e6))
-    shutil.rmtree(project / "data/models")
+    shutil.rmtree(project / "data/capacity/models")
     error = assert_one_line_error(run_stage(project, "capacity_train"), "diverged at step",
                                   "train.lr (now 1000000.0)")
     assert "L1-D8-N" in error
-    assert not any((project / "data/models").glob("*/model.safetensors"))
+    assert not any((project / "data/capacity/models").glob("*/model.safetensors"))
 
 
 def test_a_non_finite_score_stops_the_fit(project):
     import polars as pl
 
-    totals = project / "data/scores/totals.parquet"
+    totals = project / "data/capacity/scores/totals.parquet"
     frame = pl.read_parquet(totals)
     frame.with_columns(pl.lit(float("nan")).alias("memorized_bits")).write_parquet(totals)
     before = (project / "data/metrics/capacity.json").read_bytes()
@@ -339,7 +341,7 @@ def test_a_non_finite_score_stops_the_fit(project):
 
 
 def test_weights_made_non_finite_stop_scoring(project):
-    run = project / "data/models" / CAPACITY_RUN
+    run = project / "data/capacity/models" / CAPACITY_RUN
     state = load_file(run / "model.safetensors")
     state["transformer.ln_f.weight"][:] = float("nan")
     from safetensors.torch import save_file
@@ -360,14 +362,14 @@ CORRUPT_INPUTS = {
                         "params.yaml"),
     "capacity_data": ("params.yaml", lambda f: f.write_text(
         f.read_text().replace("vocab_size: 64", "vocab_size: many")), "params.yaml"),
-    "capacity_train": ("data/synthetic", lambda d: garbage(sorted(d.glob("*.parquet"))[0]),
+    "capacity_train": ("data/capacity/synthetic", lambda d: garbage(sorted(d.glob("*.parquet"))[0]),
                        "unreadable Parquet"),
-    "capacity_score": ("data/models/L1-D8-N4-S0", shutil.rmtree, "not trained"),
-    "capacity_fit": ("data/scores/totals.parquet", garbage, "totals.parquet"),
+    "capacity_score": ("data/capacity/models/L1-D8-N4-S0", shutil.rmtree, "not trained"),
+    "capacity_fit": ("data/capacity/scores/totals.parquet", garbage, "totals.parquet"),
     "capacity_report": ("data/metrics/capacity.json", lambda f: f.write_text("{"),
                         "capacity.json: corrupt JSON"),
-    "text_reference": ("data/text/corpus/members.parquet", garbage, "members.parquet"),
-    "text_train": ("data/text/corpus/corpus.json", lambda f: f.write_text("nope"),
+    "text_reference": ("data/corpus/members.parquet", garbage, "members.parquet"),
+    "text_train": ("data/corpus/corpus.json", lambda f: f.write_text("nope"),
                    "corpus.json"),
     "text_score": ("data/text/reference/nll_members.parquet", garbage, "nll_members.parquet"),
     "text_plateau": ("data/text/scores/totals.parquet", garbage, "totals.parquet"),
@@ -389,16 +391,16 @@ def test_a_corrupt_input_is_one_line_naming_the_file(project, stage):
 
 
 def test_a_missing_local_corpus_is_named(project):
-    set_params(project, lambda p: p["text"]["corpus"].update(source="local",
+    set_params(project, lambda p: p["corpus"].update(source="local",
                                                             path="nowhere/corpus.parquet"))
-    assert_one_line_error(run_stage(project, "text_corpus"), "nowhere/corpus.parquet")
+    assert_one_line_error(run_stage(project, "corpus_build"), "nowhere/corpus.parquet")
 
 
 def test_a_corrupt_local_corpus_is_named(project):
     garbage(project / "corpus.parquet")
-    set_params(project, lambda p: p["text"]["corpus"].update(source="local",
+    set_params(project, lambda p: p["corpus"].update(source="local",
                                                             path="corpus.parquet"))
-    assert_one_line_error(run_stage(project, "text_corpus"), "corpus.parquet")
+    assert_one_line_error(run_stage(project, "corpus_build"), "corpus.parquet")
 
 
 # --- the environment -------------------------------------------------------------------------
@@ -407,7 +409,7 @@ def test_a_device_this_machine_lacks_is_named_before_any_work(project):
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
     set_params(project, lambda p: p["runtime"].update(device="cuda"))
-    shutil.rmtree(project / "data/models")
+    shutil.rmtree(project / "data/capacity/models")
     before = snapshot(project)
     assert_one_line_error(run_stage(project, "capacity_train"), "runtime.device", "cuda")
     assert snapshot(project) == before
@@ -425,7 +427,7 @@ def test_a_refusing_filesystem_is_one_line_and_loses_nothing(project, errno_name
 
 
 def test_leftover_temporaries_are_removed_before_the_stage_runs(project, built):
-    models = project / "data/models"
+    models = project / "data/capacity/models"
     (models / ".L9-D9-N9-S9.0123456789ab.tmp").mkdir()
     (models / ".L9-D9-N9-S9.0123456789ab.tmp" / "model.safetensors").write_bytes(b"half")
     (models / ".L1-D8-N4-S0.old").mkdir()

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from pipeline.core.io import write_tokens
+from tests.fake_corpus import write_fake_corpus
 
 
 class LookupLM(torch.nn.Module):
@@ -38,15 +37,5 @@ class LookupLM(torch.nn.Module):
 
 def fake_corpus(root: Path, members: int = 400, nonmembers: int = 200, seq_len: int = 16,
                 vocab_size: int = 64, seed: int = 0) -> None:
-    """The files the text track's corpus stage writes, with random tokens."""
-    rng = np.random.default_rng(seed)
-    corpus = root / "data" / "text" / "corpus"
-    corpus.mkdir(parents=True, exist_ok=True)
-    write_tokens(rng.integers(0, vocab_size, (members, seq_len)), "uint16",
-                 corpus / "members.parquet")
-    write_tokens(rng.integers(0, vocab_size, (nonmembers, seq_len)), "uint16",
-                 corpus / "nonmembers.parquet")
-    (corpus / "corpus.json").write_text(json.dumps({
-        "corpus_name": "random tokens (test)", "members": members, "nonmembers": nonmembers,
-        "seq_len": seq_len, "source": "test", "token_dtype": "uint16", "tokenizer": "bpe",
-        "vocab_size": vocab_size}))
+    """The corpus stage's files, with random tokens."""
+    write_fake_corpus(root, vocab_size, seq_len, members, nonmembers, seed, low=0)

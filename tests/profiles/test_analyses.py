@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from pipeline.core.errors import ConfigError
-from pipeline.profiles import boundary, embeddings
-from pipeline.profiles.config import PredictorConfig
-from pipeline.profiles.data import ngram_counts
-from pipeline.profiles.predictor import MemorizationPredictor, select, train_predictor
+from pipeline.tracks.profiles import boundary, embeddings
+from pipeline.tracks.profiles.config import PredictorConfig
+from pipeline.tracks.profiles.data import ngram_counts
+from pipeline.tracks.profiles.predictor import MemorizationPredictor, select, train_predictor
 
 
 def test_ngram_counts_on_a_toy_corpus():
@@ -94,7 +94,7 @@ def test_too_few_levels_stop_the_predictor_naming_the_parameter():
 
 
 def test_entropy_threshold_is_the_best_cut():
-    from pipeline.profiles.predictor import best_threshold
+    from pipeline.tracks.profiles.predictor import best_threshold
 
     rng = np.random.default_rng(0)
     for _ in range(50):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from pipeline.profiles.config import GateConfig
-from pipeline.profiles.gate import judge
-from pipeline.profiles.levels import level, transition_matrix, transitions
+from pipeline.tracks.profiles.config import GateConfig
+from pipeline.tracks.profiles.gate import judge
+from pipeline.tracks.profiles.levels import level, transition_matrix, transitions
 
 
 def test_bin_edges_are_right_closed():

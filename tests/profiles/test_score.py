@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from pipeline.core.probes.extraction import greedy_continuation
-from pipeline.profiles.config import ProfilesConfig
-from pipeline.profiles.models import NoEOS, eos_ids
-from pipeline.profiles.score import entropy_nats, match_score, score_model
+from pipeline.tracks.profiles.config import ProfilesConfig
+from pipeline.tracks.profiles.models import NoEOS, eos_ids
+from pipeline.tracks.profiles.score import entropy_nats, match_score, score_model
 from tests.profiles.helpers import LookupLM
 
 

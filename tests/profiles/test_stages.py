@@ -4,7 +4,6 @@ writes, and bad input stopping with a message that names the parameter or the fi
 from __future__ import annotations
 
 import copy
-import importlib
 import json
 import os
 
@@ -13,8 +12,8 @@ import pytest
 import yaml
 
 from pipeline.core.errors import ArtifactError, ConfigError
-from pipeline.profiles import layout
-from pipeline.profiles.models import load_causal_lm
+from pipeline.tracks.profiles import layout
+from pipeline.tracks.profiles.models import load_causal_lm
 from tests.conftest import TINY_PARAMS
 from tests.profiles.helpers import fake_corpus
 
@@ -23,10 +22,10 @@ STAGES = ("profiles_data", "profiles_train", "profiles_score", "profiles_analyze
 
 
 def run(stage: str) -> None:
-    module = importlib.import_module(f"stages.{stage}")
-    from pipeline.core.stage import run_stage
+    from pipeline.dvcfile import find_stage
+    from pipeline.runtime.stage import run_stage
 
-    run_stage(module)
+    run_stage(find_stage(stage))
 
 
 def write_params(root, params) -> None:

@@ -78,7 +78,7 @@ def test_paper_retention_preset_has_the_papers_settings(tmp_path):
     path.write_text(DEFAULT_PARAMS.read_text())
     apply_preset(["paper-retention", "--params", str(path)])
     params = load_params(path)
-    corpus, retention = params.text.corpus, params.retention
+    corpus, retention = params.corpus, params.retention
     assert (corpus.hf_repo, corpus.bpe_vocab_size) == ("HuggingFaceFW/fineweb-edu", 8000)
     assert (retention.seq_len, retention.encoders.model.d_model) == (512, 512)
     assert retention.decoder.model.n_layer == 8 and retention.memory.decoder.n_layer == 16

@@ -6,8 +6,8 @@ from __future__ import annotations
 import torch
 
 from pipeline.core.model import GPTConfig
-from pipeline.retention.models import MemoryModel, MemorySpec
-from pipeline.retention.networks import MemoryReader, unroll_indices
+from pipeline.tracks.retention.models import MemoryModel, MemorySpec
+from pipeline.tracks.retention.networks import MemoryReader, unroll_indices
 
 
 def test_unroll_indices_start_at_i_mod_d_and_wrap():

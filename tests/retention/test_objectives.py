@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.retention.metrics import (
+from pipeline.tracks.retention.metrics import (
     IGNORE,
     bits_per_dimension,
     ce_ratio,
@@ -18,7 +18,7 @@ from pipeline.retention.metrics import (
     retained_fraction,
     token_accuracy,
 )
-from pipeline.retention.objectives import MemoryObjective, views
+from pipeline.tracks.retention.objectives import MemoryObjective, views
 
 BATCH = torch.tensor([[1, 2, 3, 4, 5, 6, 7, 8]])
 BLANK = 0
@@ -95,7 +95,7 @@ def test_decoding_only_the_scored_chunks_gives_the_full_forward_loss(kind, n_chu
     import torch.nn.functional as F
 
     from pipeline.core.model import GPTConfig
-    from pipeline.retention.models import MemorySpec
+    from pipeline.tracks.retention.models import MemorySpec
 
     torch.manual_seed(0)
     spec = MemorySpec(vocab_size=11, n_chunks=n_chunks, chunk_len=4, n_layer=1, d_model=16,

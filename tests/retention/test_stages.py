@@ -5,7 +5,6 @@ input stopping with the parameter or file named (exit status 2)."""
 from __future__ import annotations
 
 import copy
-import importlib
 import json
 import os
 from pathlib import Path
@@ -15,19 +14,21 @@ import yaml
 
 from pipeline.core.config import load
 from pipeline.core.errors import ArtifactError, ConfigError
-from pipeline.retention import layout
-from pipeline.retention.config import RetentionParams
-from pipeline.retention.corpus import read_corpus
-from pipeline.retention.jobs import Builder
+from pipeline.tracks.retention import layout
+from pipeline.tracks.retention.config import RetentionParams
+from pipeline.tracks.retention.corpus import read_corpus
+from pipeline.tracks.retention.jobs import Builder
 from tests.conftest import TINY_PARAMS
-from tests.retention.corpus_fixture import write_corpus
+from tests.fake_corpus import write_fake_corpus as write_corpus
 
 STAGES = ("retention_encoders", "retention_decoders", "retention_memory", "retention_followup",
           "retention_report")
 
 
 def run(stage: str) -> None:
-    importlib.import_module(f"stages.{stage}").main()
+    from stages.__main__ import main
+
+    main([stage])
 
 
 def write_params(root: Path, params: dict) -> None:

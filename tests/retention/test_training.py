@@ -18,10 +18,9 @@ from safetensors.torch import load_file, save_file
 from pipeline.core.config import TrainConfig
 from pipeline.core.model import GPTConfig
 from pipeline.core.trainer import TrainJob
-from pipeline.retention.evaluate import evaluate_memory, evaluate_reconstruction
-from pipeline.retention.jobs import LocatedTrainJob
-from pipeline.retention.metrics import majority_rate
-from pipeline.retention.models import (
+from pipeline.tracks.retention.evaluate import evaluate_memory, evaluate_reconstruction
+from pipeline.tracks.retention.metrics import majority_rate
+from pipeline.tracks.retention.models import (
     NULL,
     AutoencoderSpec,
     DecoderShape,
@@ -30,11 +29,11 @@ from pipeline.retention.models import (
     ProbeSpec,
     load_folder,
 )
-from pipeline.retention.objectives import MemoryObjective, ReconstructionObjective
+from pipeline.tracks.retention.objectives import MemoryObjective, ReconstructionObjective
 
 
 def train(tmp_path: Path, spec, objective, tokens, steps: int, lr: float, batch: int = 64):
-    job_type = LocatedTrainJob if hasattr(spec, "portable") else TrainJob
+    job_type = TrainJob
     job = job_type(
         run_id="run", model=spec, objective=objective, tokens=tokens, reference_bits=1.0,
         train=TrainConfig(steps=steps, batch_size=batch, lr=lr, eval_points=2,
@@ -147,7 +146,7 @@ def test_a_frozen_encoder_is_unchanged_by_training(tmp_path):
 
 
 def test_an_untrained_encoder_is_sealed_and_redone_when_damaged(tmp_path, caplog):
-    from pipeline.retention.jobs import InitJob
+    from pipeline.tracks.retention.jobs import InitJob
 
     job = InitJob("lm-b0", GPTConfig(16, 8, 1, 16, 2), seed=0, model_dir=tmp_path / "lm-b0")
     assert not job.is_done()
@@ -159,9 +158,23 @@ def test_an_untrained_encoder_is_sealed_and_redone_when_damaged(tmp_path, caplog
     assert "model.safetensors" in caplog.text
 
 
-def test_a_budgeted_located_job_keeps_its_portable_fingerprint_and_trains_on_the_clock():
-    from pipeline.core.budget import BudgetedTrainJob
-    from pipeline.retention.jobs import BudgetedLocatedTrainJob, LocatedTrainJob
+def test_a_job_whose_spec_names_a_folder_has_a_fingerprint_without_its_path(tmp_path):
+    """A spec that reads another model's folder cites it by fingerprint: the same job built
+    in a moved project has the same fingerprint, budgeted or not."""
+    from dataclasses import replace
 
-    assert BudgetedLocatedTrainJob.fingerprint is LocatedTrainJob.fingerprint
-    assert BudgetedLocatedTrainJob.run is BudgetedTrainJob.run
+    from pipeline.tracks.retention.models import ProbeSpec
+
+    def job(folder: str, **train) -> TrainJob:
+        spec = ProbeSpec(DecoderShape(16, 4, 8, 1, 8, 1, "unroll", 8), "pre_norm", "abc", folder)
+        return TrainJob(run_id="probe", model=spec, objective=ReconstructionObjective(),
+                        tokens=np.zeros((4, 4), dtype=np.int64), reference_bits=16.0,
+                        train=TrainConfig(steps=2, batch_size=2, lr=0.01, **train), seed=0,
+                        model_dir=tmp_path / "m", curve_path=tmp_path / "c.csv",
+                        checkpoint_dir=tmp_path / "k")
+
+    here, moved = job("/a/project/encoder"), job("/elsewhere/encoder")
+    assert here.fingerprint == moved.fingerprint
+    assert replace(here, model=replace(here.model, encoder_fingerprint="other")).fingerprint \
+        != here.fingerprint
+    assert job("/a", budget_seconds=1.0).fingerprint == job("/b", budget_seconds=1.0).fingerprint

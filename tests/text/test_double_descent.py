@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.text.double_descent import capacity_ratio, dataset_information_bits, peak_ratio
+from pipeline.tracks.text.double_descent import capacity_ratio, dataset_information_bits, peak_ratio
 
 
 def test_capacity_ratio_arithmetic() -> None:
@@ -21,7 +21,7 @@ def test_capacity_ratio_arithmetic() -> None:
 def test_capacity_comparison_known_answer() -> None:
     import polars as pl
 
-    from pipeline.text.summary import capacity_comparison, with_identical_capacity
+    from pipeline.tracks.text.summary import capacity_comparison, with_identical_capacity
 
     table = pl.DataFrame({
         "config": ["A"] * 3, "params": [1000] * 3, "n_sequences": [10, 100, 1000],
@@ -43,7 +43,7 @@ def test_capacity_comparison_known_answer() -> None:
 def test_test_loss_worse_than_a_uniform_guess_is_named_overconfidence() -> None:
     import polars as pl
 
-    from pipeline.text.report import overconfidence_note
+    from pipeline.tracks.text.report import overconfidence_note
 
     table = pl.DataFrame({"n_sequences": [8, 64, 512],
                           "test_loss_bits_per_token": [40.0, 9.0, 7.0]})

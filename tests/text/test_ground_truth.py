@@ -8,7 +8,7 @@ import itertools
 import numpy as np
 import pytest
 
-from pipeline.text.ground_truth import MarkovChain
+from pipeline.tracks.text.ground_truth import MarkovChain
 
 
 def tiny_chain() -> MarkovChain:

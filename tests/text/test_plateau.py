@@ -8,7 +8,7 @@ import math
 import polars as pl
 import pytest
 
-from pipeline.text.plateau import check_run_id, check_steps, relative_gain, runs_around_peak
+from pipeline.tracks.text.plateau import check_run_id, check_steps, relative_gain, runs_around_peak
 
 
 def totals(memorized: dict[tuple[str, int], list[float]]) -> pl.DataFrame:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from pipeline.text.regime import regime_warnings
+from pipeline.tracks.text.regime import regime_warnings
 
 SELECTION = {"oracle": "oracle-A", "candidates": [{"run_id": "oracle-A",
                                                    "test_bits_per_token": 5.0}],
@@ -103,7 +103,7 @@ def test_a_data_limited_yardstick_and_an_unresolvable_x_range_are_flagged():
 
 
 def test_the_sizes_from_which_nothing_is_extracted_are_named():
-    from pipeline.text.report import nothing_extracted_note
+    from pipeline.tracks.text.report import nothing_extracted_note
 
     table = pl.DataFrame({"n_sequences": [8, 16, 32, 64],
                           "extract_train_k8": [1.0, 0.5, 0.0, 0.0],

@@ -14,9 +14,10 @@ import polars as pl
 import pytest
 import yaml
 
+from pipeline.core import corpus as shared
 from pipeline.core.io import read_tokens
-from pipeline.text import layout
-from pipeline.text.reference import LEAK_TOLERANCE, leak_gap, select_oracle
+from pipeline.tracks.text import layout
+from pipeline.tracks.text.reference import LEAK_TOLERANCE, leak_gap, select_oracle
 from tests.conftest import ROOT, TINY_PARAMS
 
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -34,7 +35,7 @@ def random_documents(n_documents: int = 40, words: int = 300, seed: int = 0) -> 
 def local_params(path: str, **text_overrides) -> dict:
     """Tiny params on a local corpus, with two oracle candidates to choose from."""
     params = copy.deepcopy(TINY_PARAMS)
-    params["text"]["corpus"].update(source="local", path=path, max_documents=None)
+    params["corpus"].update(source="local", path=path, max_documents=None)
     params["text"]["oracle_configs"] = [{"n_layer": 1, "d_model": 16, "n_head": 2},
                                         {"n_layer": 2, "d_model": 8, "n_head": 1}]
     params["text"].update(text_overrides)
@@ -47,9 +48,9 @@ def write_params(directory: Path, params: dict) -> None:
 
 def run(stage: str) -> None:
     """Run a stage as its command does (its ``main``), in the current directory."""
-    import importlib
+    from stages.__main__ import main
 
-    importlib.import_module(f"stages.{stage}").main()
+    main([stage])
 
 
 @pytest.fixture(scope="module")
@@ -63,21 +64,21 @@ def project(tmp_path_factory):
     (root / "data" / "metrics" / "capacity.json").write_text('{"alpha_bits_per_param": 2.0}')
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(root)
-        for stage in ("text_corpus", "text_reference", "text_train", "text_score",
+        for stage in ("corpus_build", "text_reference", "text_train", "text_score",
                       "text_plateau", "text_ground_truth", "text_capacity", "text_report"):
             run(stage)
     return root
 
 
 def test_members_and_nonmembers_are_disjoint_on_disk(project):
-    members = read_tokens(project / layout.MEMBERS)
-    nonmembers = read_tokens(project / layout.NONMEMBERS)
-    assert members.shape[1] == nonmembers.shape[1] == TINY_PARAMS["text"]["corpus"]["seq_len"]
-    assert len(nonmembers) == TINY_PARAMS["text"]["corpus"]["max_holdout"]
+    members = read_tokens(project / shared.pool_path("members"))
+    nonmembers = read_tokens(project / shared.pool_path("nonmembers"))
+    assert members.shape[1] == nonmembers.shape[1] == TINY_PARAMS["corpus"]["seq_len"]
+    assert len(nonmembers) == TINY_PARAMS["corpus"]["max_holdout"]
     as_rows = {row.tobytes() for row in members}
     assert len(as_rows) == len(members)  # no duplicate sequence in the pool
     assert not as_rows & {row.tobytes() for row in nonmembers}
-    metrics = json.loads((project / layout.CORPUS_METRICS).read_text())
+    metrics = json.loads((project / shared.CORPUS_METRICS).read_text())
     assert metrics["dedup"]["members"] == len(members)
     assert metrics["dedup"]["documents_in"] == 40
     assert metrics["source"] == "local"
@@ -102,8 +103,7 @@ def test_the_leak_check_catches_a_reference_trained_on_the_members():
 
 
 def test_the_four_pools_share_no_document(project):
-    frames = {path.name: pl.read_parquet(project / path) for path in (
-        layout.MEMBERS, layout.REFERENCE_POOL, layout.VALIDATION, layout.NONMEMBERS)}
+    frames = {pool: pl.read_parquet(shared.pool_path(pool, project)) for pool in shared.POOLS}
     documents = [set(frame["document"]) for frame in frames.values()]
     assert all(frame.height >= 2 for frame in frames.values())
     assert all(not a & b for i, a in enumerate(documents) for b in documents[i + 1:])
@@ -195,7 +195,7 @@ def corpus_stage(tmp_path: Path, monkeypatch, params: dict) -> int:
     write_params(tmp_path, params)
     monkeypatch.chdir(tmp_path)
     try:
-        run("text_corpus")
+        run("corpus_build")
     except SystemExit as exit_:
         return int(exit_.code)
     return 0
@@ -206,7 +206,7 @@ def test_local_corpus_without_text_column_fails_naming_the_file(tmp_path, monkey
     assert corpus_stage(tmp_path, monkeypatch, local_params("bad.parquet")) == 2
     err = capsys.readouterr().err
     assert "bad.parquet" in err and "missing required column 'text'" in err
-    assert not (tmp_path / layout.MEMBERS).exists()
+    assert not (tmp_path / shared.pool_path("members")).exists()
 
 
 def test_corpus_that_dedups_to_zero_sequences_fails_clearly(tmp_path, monkeypatch, capsys):
@@ -222,7 +222,7 @@ def test_empty_and_undecodable_documents_are_counted_skips(tmp_path, monkeypatch
     lines += [json.dumps({"text": "   "}).encode(), b'{"text": "caf\xe9 latin-1"}']
     (tmp_path / "docs.jsonl").write_bytes(b"\n".join(lines) + b"\n")
     assert corpus_stage(tmp_path, monkeypatch, local_params("docs.jsonl")) == 0
-    load = json.loads((tmp_path / layout.CORPUS_METRICS).read_text())["load"]
+    load = json.loads((tmp_path / shared.CORPUS_METRICS).read_text())["load"]
     assert (load["skipped_empty"], load["skipped_undecodable"], load["documents"]) == (1, 1, 12)
 
 
@@ -230,7 +230,7 @@ def test_empty_and_undecodable_documents_are_counted_skips(tmp_path, monkeypatch
                     reason=f"shared FineWeb sample not found at {FINEWEB_HEAD}")
 def test_shared_fineweb_sample_runs_through_the_corpus_stage(tmp_path, monkeypatch):
     assert corpus_stage(tmp_path, monkeypatch, local_params(str(FINEWEB_HEAD))) == 0
-    metrics = json.loads((tmp_path / layout.CORPUS_METRICS).read_text())
+    metrics = json.loads((tmp_path / shared.CORPUS_METRICS).read_text())
     assert metrics["load"]["documents"] == 300
     assert metrics["dedup"]["members"] > 1000
     assert "fineweb-head-300.parquet" in metrics["corpus_name"]
@@ -249,7 +249,7 @@ def test_the_estimator_check_compares_estimated_and_true_mem_u(project):
 
 def test_identical_architecture_capacity_is_the_largest_mem_u_on_uniform_tokens(project):
     results = pl.read_parquet(project / layout.IDENTICAL_RESULTS)
-    info = json.loads((project / layout.CORPUS_INFO).read_text())
+    info = json.loads((project / shared.INFO).read_text())
     per_sequence = (info["seq_len"] - 1) * math.log2(info["vocab_size"])
     assert results["n_sequences"].to_list() == [4, 16]
     assert np.allclose(results["dataset_bits"], results["n_sequences"] * per_sequence)

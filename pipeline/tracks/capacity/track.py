@@ -1,0 +1,108 @@
+"""The capacity track as the pipeline knows it: params group, stages, plots, presets, plan and
+artifacts (:mod:`pipeline.core.track`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipeline.core.cost import PlannedRuns, planned
+from pipeline.core.layout import reference_dep
+from pipeline.core.report import read_findings, render
+from pipeline.core.track import Artifact, Plot, Stage, Track, in_git, persistent
+from pipeline.tracks.capacity import layout
+from pipeline.tracks.capacity.config import CapacityParams
+from pipeline.tracks.capacity.findings import CapacityFindings, fit_stage
+from pipeline.tracks.capacity.grid import train_jobs
+from pipeline.tracks.capacity.report import TEMPLATES, write_report
+from pipeline.tracks.capacity.score import score_stage
+from pipeline.tracks.capacity.synthetic import write_datasets
+
+PAPER_TABLE1_CSV = reference_dep("morris2025_table1_capacity.csv")
+
+STAGES = (
+    Stage("capacity_data", "uniform i.i.d. tokens for each (N, seed), byte-identical for the "
+          "same params", CapacityParams, params=("capacity.data",), outs=(
+              layout.SYNTHETIC,), work=write_datasets),
+    Stage("capacity_train", "trains the grid (shape × N × seed) as jobs; checkpoints, "
+          "resumes, skips runs already trained with the same settings", CapacityParams,
+          params=("capacity.data", "capacity.models", "capacity.train",
+                  "capacity.score.first_token", "runtime"),
+          deps=(layout.SYNTHETIC,), outs=(persistent(layout.MODELS),
+                                          persistent(layout.CURVES)), jobs=train_jobs),
+    Stage("capacity_score", "per sequence: NLL in bits and mem_U = max(0, n·log2 V − NLL); "
+          "dataset totals", CapacityParams,
+          params=("capacity.data", "capacity.models", "capacity.score"),
+          deps=(layout.MODELS, layout.SYNTHETIC), outs=(layout.SCORES,), work=score_stage),
+    Stage("capacity_fit", "capacity per shape (max over N of the seed mean) and α",
+          CapacityParams, params=("capacity.data", "capacity.fit"),
+          deps=(layout.SCORES, PAPER_TABLE1_CSV),
+          outs=(layout.FIT, in_git(layout.METRICS, "metrics")), work=fit_stage),
+    Stage("capacity_report", "DVC plots, PNGs and the Markdown report", CapacityParams,
+          params=("capacity",),
+          deps=(layout.FIT, layout.SCORES, layout.CURVES, layout.METRICS, PAPER_TABLE1_CSV),
+          outs=(in_git(layout.REPORT), layout.FIGURES, in_git(layout.PLOTS)),
+          work=write_report),
+)
+
+PLOTS = (
+    Plot("Capacity track - memorization against dataset size, one line per shape",
+         "series_logx", "n_sequences", {layout.PLOTS / "memorization_vs_n.csv": "mem_bits_mean"}),
+    Plot("Capacity track - capacity against parameters (ours, fitted alpha line, alpha of the "
+         "paper)", "scatter", "params",
+         {layout.PLOTS / "capacity_vs_params.csv": ["capacity_bits", "fitted_bits",
+                                                    "paper_alpha_bits"]}),
+    Plot("Capacity track - training curves, memorized bits by step, one line per run",
+         "series", "step", {layout.PLOTS / "training_curves.csv": "memorized_bits"}),
+    Plot("Capacity track - training curves, loss by step, one line per run", "series", "step",
+         {layout.PLOTS / "training_curves.csv": "loss"}),
+)
+
+PAPER_SHAPES = [{"n_layer": n_layer, "d_model": d_model, "n_head": d_model // 16}
+                for n_layer in (1, 2, 4, 8) for d_model in (32, 64, 128, 256)]
+
+PRESETS = {
+    # Morris et al. 2025, Table 1: V=2048, S=64, five seeds, bf16 on one GPU, batch 2048.
+    # Dataset sizes run from well below the smallest capacity (1×32: ~460 sequences at 3.6
+    # bits/param) to well above the largest (8×256: ~36k sequences). The paper trained 10^6
+    # steps; runs stop early once a dataset is fully memorized.
+    "paper": {
+        "data": {"vocab_size": 2048, "seq_len": 64,
+                 "dataset_sizes": [2**k for k in range(8, 18)], "seeds": [0, 1, 2, 3, 4]},
+        "models": PAPER_SHAPES,
+        "train": {"steps": 1_000_000, "batch_size": 2048, "lr": 0.001, "eval_points": 50},
+        "score": {"first_token": "skip", "batch_size": 4096},
+    },
+}
+
+
+def plan(params) -> list[PlannedRuns]:
+    capacity = params.capacity
+    data, train = capacity.data, capacity.train
+    batches = [min(train.batch_size, n) for n in data.dataset_sizes for _ in data.seeds]
+    return [planned("capacity", "grid", capacity.model_vocab_size, data.seq_len, m.n_layer,
+                    m.d_model, train.steps, batches) for m in capacity.models]
+
+
+def artifacts(root: Path) -> list[Artifact]:
+    """α with its interval and the per-shape table, from the findings (rounded as the report
+    rounds them)."""
+    path = root / layout.FINDINGS
+    if not path.is_file():
+        return []
+    findings = read_findings(CapacityFindings, path)
+    alpha = findings.alpha
+    summary = render(TEMPLATES, "artifact.md.j2", findings=findings,
+                     report=(root / layout.REPORT).resolve().as_uri())
+    table = [{"shape": s.config, "parameters": s.params, "capacity (bits)": round(s.capacity_bits),
+              "bits/param": round(s.bits_per_param, 3)} for s in findings.shapes]
+    return [Artifact("capacity-summary", f"α = {alpha.alpha:.2f} bits/parameter",
+                     markdown=summary),
+            Artifact("capacity-by-shape", "capacity per model shape", table=table)]
+
+
+TRACK = Track(
+    name="capacity", order=20,
+    summary="The capacity track (Morris et al. 2025, uniform random tokens).",
+    params=CapacityParams, stages=STAGES, plots=PLOTS, presets=PRESETS, plan=plan,
+    artifacts=artifacts,
+)

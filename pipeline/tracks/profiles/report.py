@@ -1,0 +1,451 @@
+"""The profiles-track report and metrics: every table with the paper's numbers beside ours,
+compared in direction and shape, a verdict per finding (reproduced, contradicted or
+untestable at this scale), and the degeneracy gate's warning on top when it fails."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from pipeline.core.io import read_json, read_parquet, write_json, write_text
+from pipeline.core.layout import REFERENCE
+from pipeline.core.report import finite
+from pipeline.tracks.profiles import layout, plots
+from pipeline.tracks.profiles.config import ProfilesConfig
+from pipeline.tracks.profiles.levels import LABELS
+
+PAPER_SHARE = REFERENCE / "chen2024_memorized_share.csv"
+PAPER_UNIGRAM = REFERENCE / "chen2024_boundary_unigram.csv"
+PAPER_ENTROPY = REFERENCE / "chen2024_boundary_entropy.csv"
+PAPER_PREDICTOR = REFERENCE / "chen2024_predictor_accuracy.csv"
+REPRODUCED, CONTRADICTED, UNTESTABLE = "reproduced", "contradicted", "untestable at this scale"
+FLAT = 0.15  # |ratio − 1| and |jump| (nats) below this count as "stays flat"
+NOISE = 0.02  # a step against a claimed trend this small (5 of 250 members) is noise
+BALANCE = 0.10  # the predictor is judged only where 10-90% of test tokens are memorized
+
+
+def _f(value: Any, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(_f(v) for v in row) + " |" for row in rows] + [""]
+
+
+def _pct(value: float | None) -> float | None:
+    return None if value is None else 100 * value
+
+
+def _monotone(values: list[float], rising: bool, tolerance: float = 0.0) -> bool | None:
+    """A strict end-to-end change in the claimed direction, and no step against it larger
+    than ``tolerance``."""
+    values = [v for v in values if v is not None]
+    if len(values) < 2:
+        return None
+    steps = np.diff(values)
+    ok = (steps >= -tolerance - 1e-12).all() if rising else (steps <= tolerance + 1e-12).all()
+    strict = values[-1] > values[0] if rising else values[-1] < values[0]
+    return bool(ok and strict)
+
+
+def _verdict(ok: bool | None, degenerate: bool) -> str:
+    if ok is None or degenerate:
+        return UNTESTABLE
+    return REPRODUCED if ok else CONTRADICTED
+
+
+def share_findings(shares: pl.DataFrame, models: list[dict], k: int, length: int,
+                   seq_len: int, degenerate: bool) -> tuple[list[str], dict]:
+    paper = pl.read_csv(PAPER_SHARE)
+    members = shares.filter(pl.col("population") == "members")
+    nonmembers = shares.filter(pl.col("population") == "non-members")
+    names = [m["name"] for m in models]
+
+    def share(frame: pl.DataFrame, name: str, kk: int, ll: int, column: str = "full_share"):
+        row = frame.filter((pl.col("model") == name) & (pl.col("k") == kk) & (pl.col("L") == ll))
+        return float(row[column][0]) if row.height else None
+
+    lines = [f"## 1. Share with M = 1 against size (k = {k}, L = {length})", "",
+             "Ours: percent of members (and non-members) at M = 1 and at M = 0 per ladder size. "
+             "Paper: percent of all Pythia-deduped training sequences, k = 32, L = 16 "
+             "(`chen2024_memorized_share.csv`), beside ours by rank (smallest with smallest). "
+             "The sizes are not comparable; the shape is: the M = 1 share should rise with "
+             "size and the M = 0 share fall.", ""]
+    rows = []
+    for i, m in enumerate(models):
+        p = paper.row(i, named=True) if i < paper.height else None
+        rows.append([m["name"], m["params"], _pct(share(members, m["name"], k, length)),
+                     _pct(share(nonmembers, m["name"], k, length)),
+                     _pct(share(members, m["name"], k, length, "zero_share")),
+                     share(members, m["name"], k, length, "mean_M"),
+                     share(nonmembers, m["name"], k, length, "mean_M"),
+                     p["model"] if p else "", p["M1_pct_k32_L16"] if p else None,
+                     p["M0_pct_k32_L16"] if p else None])
+    lines += _table(["model", "params", "members M=1 %", "non-members M=1 %", "members M=0 %",
+                     "members mean M", "non-members mean M", "paper model", "paper M=1 %",
+                     "paper M=0 %"], rows)
+    full_by_size = [share(members, n, k, length) for n in names]
+    zero_by_size = [share(members, n, k, length, "zero_share") for n in names]
+    rises = _monotone(full_by_size, True, NOISE)
+    falls = _monotone(zero_by_size, False, NOISE)
+    lengths = sorted(members.filter(pl.col("k") == k)["L"].unique().to_list())
+    contexts = sorted(members.filter(pl.col("L") == length)["k"].unique().to_list())
+    by_l = {n: [share(members, n, k, ll) for ll in lengths] for n in names}
+    by_k = {n: [share(members, n, kk, length) for kk in contexts] for n in names}
+    # A model with no M = 1 anywhere cannot show a trend; judge the others.
+    informative_l = [n for n in names if any(v for v in by_l[n])]
+    informative_k = [n for n in names if any(v for v in by_k[n])]
+    falls_l = (all(_monotone(by_l[n], False, NOISE) for n in informative_l)
+               if informative_l else None)
+    rises_k = (all(_monotone(by_k[n], True, NOISE) for n in informative_k)
+               if informative_k else None)
+    findings = {
+        "full_share_rises_with_size": _verdict(rises, degenerate),
+        "zero_share_falls_with_size": _verdict(falls, degenerate),
+        "full_share_falls_with_L": _verdict(falls_l, degenerate),
+        "full_share_rises_with_k": _verdict(rises_k, degenerate),
+    }
+    lines += [f"Verdict, M = 1 share rises with size: **{findings['full_share_rises_with_size']}** "
+              f"(ours by size: {', '.join(_f(_pct(v), 1) for v in full_by_size)} %).",
+              f"Verdict, M = 0 share falls with size: **{findings['zero_share_falls_with_size']}**"
+              f" (ours: {', '.join(_f(_pct(v), 1) for v in zero_by_size)} %).", ""]
+
+    lines += [f"## 2. Share with M = 1 against L (k = {k}) and against k (L = {length})", "",
+              "Paper (largest model, 12b): L = 16, 32, 48, 64 → "
+              + ", ".join(f"{v:.2f}" for v in paper.filter(pl.col("model") == "12b").select(
+                  "M1_pct_k32_L16", "M1_pct_k32_L32", "M1_pct_k32_L48", "M1_pct_k32_L64").row(0))
+              + " %; k = 32, 48, 64, 96 → "
+              + ", ".join(f"{v:.2f}" for v in paper.filter(pl.col("model") == "12b").select(
+                  "M1_pct_k32_L16", "M1_pct_k48_L16", "M1_pct_k64_L16", "M1_pct_k96_L16").row(0))
+              + f" %. Our sequences have {seq_len} tokens, so k + L ≤ {seq_len}.", ""]
+    lines += _table(["model"] + [f"L={ll} %" for ll in lengths] + [f"k={kk} %" for kk in contexts],
+                    [[n] + [_pct(v) for v in by_l[n]] + [_pct(v) for v in by_k[n]]
+                     for n in names])
+    lines += [f"Verdict, falls with L: **{findings['full_share_falls_with_L']}**; rises with k: "
+              f"**{findings['full_share_rises_with_k']}** (judged on the models with any "
+              f"M = 1; a step against the trend of at most {100 * NOISE:g} points is counted as "
+              "noise, for size too).", ""]
+
+    reps = shares.filter(pl.col("population").str.starts_with("repeated") &
+                         (pl.col("k") == k) & (pl.col("L") == length))
+    populations = sorted(reps["population"].unique().to_list(),
+                         key=lambda p: int(p.split()[1].rstrip("x")))
+    lines += ["### Repetition (ours only; the paper has no repetition axis)", "",
+              f"Mean M and the M = 1 share (%) of members by times repeated in training, "
+              f"k = {k}, L = {length}.", ""]
+    rows = []
+    for n in names:
+        row = [n]
+        for p in populations:
+            r = reps.filter((pl.col("model") == n) & (pl.col("population") == p))
+            row += [float(r["mean_M"][0]), _pct(float(r["full_share"][0]))]
+        rows.append(row)
+    header = ["model"] + [h for p in populations for h in (f"{p} mean M", f"{p} M=1 %")]
+    lines += _table(header, rows)
+    return lines, findings
+
+
+def transition_findings(pairs: list[dict], degenerate: bool) -> tuple[list[str], dict]:
+    lines = ["## 3. Transitions between sizes", "",
+             "Row-normalised P(level in target | level in source) over the members at the main "
+             "cell; heatmaps in `figures/transitions.png`, every entry in "
+             "`analysis/transitions.csv`. Paper: strongly diagonal, and most top-level "
+             "sequences stay top-level in the larger model (no table).", ""]
+    lines += _table(["source", "target", "direction", "diagonal mass", "mean diagonal share",
+                     "top-level sequences", "top-level stay"],
+                    [[p["source"], p["target"], p["direction"], p["diagonal_mass"],
+                      p["mean_row_diagonal"], p["top_level_sequences"], p["top_level_stay"]]
+                     for p in pairs])
+    up = [p for p in pairs if p["direction"] == "up"]
+    diagonal = all(p["diagonal_mass"] > 0.5 for p in pairs) if pairs else None
+    tops = [p["top_level_stay"] for p in up if p["top_level_stay"] is not None]
+    stay = (all(t > 0.5 for t in tops) if tops else None)
+    findings = {"transitions_diagonal": _verdict(diagonal, degenerate),
+                "top_level_stays": _verdict(stay, degenerate)}
+    lines += [f"Verdict, diagonal (diagonal mass > 0.5 for every pair): "
+              f"**{findings['transitions_diagonal']}**; top level stays top in the larger model "
+              f"(> 50%): **{findings['top_level_stays']}**.", ""]
+    return lines, findings
+
+
+def _paper_boundary() -> tuple[pl.DataFrame, pl.DataFrame]:
+    unigram = pl.read_csv(PAPER_UNIGRAM).with_columns(
+        (pl.col("idx32") / pl.col("ctx_mean")).alias("ratio_at_k"))
+    entropy = pl.read_csv(PAPER_ENTROPY).with_columns(
+        (pl.col("H32") - pl.col("H31")).alias("jump_at_k"),
+        (pl.col("H40") - pl.col("H39")).alias("jump_at_mid"))
+    return unigram, entropy
+
+
+def boundary_findings(summary: pl.DataFrame, k: int, length: int,
+                      degenerate: bool) -> tuple[list[str], dict]:
+    unigram, entropy = _paper_boundary()
+    lines = ["## 4. Boundary effect at the first continuation token", "",
+             f"Per level M, at index k = {k} (the first continuation token) against the context: "
+             "the true token's 1-gram (and 2-gram) corpus frequency relative to its context mean, "
+             f"and the entropy jump H(k) − H(k − 1) (nats; bits beside), and at k + L/2 = "
+             f"{k + length // 2}. Curves in `figures/boundary.png`. Paper (k = 32): for M = 0 the "
+             "frequency drops to ≈ 0.57× and the entropy jumps 0.5–0.8 nats; for M = 1 both "
+             "stay flat; for M = 0.5 a jump near k + L/2.", ""]
+    rows = [[r["model"], r["level"], r["sequences"], r.get("unigram_ratio_at_k"),
+             r.get("bigram_ratio_at_k"), r.get("entropy_context_mean_nats"),
+             r.get("entropy_jump_at_k_nats"), r.get("entropy_jump_at_k_bits"),
+             r.get("entropy_jump_at_mid_nats")] for r in summary.iter_rows(named=True)]
+    lines += _table(["model", "M", "sequences", "1-gram ratio at k", "2-gram ratio at k",
+                     "context entropy (nats)", "jump at k (nats)", "jump at k (bits)",
+                     "jump at k+L/2 (nats)"], rows)
+    lines += ["Paper's numbers (1-gram ratio idx32 / context mean; entropy jumps H32 − H31 and "
+              "H40 − H39, nats):", ""]
+    paper_rows = []
+    for r in entropy.iter_rows(named=True):
+        u = unigram.filter((pl.col("model") == r["model"]) & (pl.col("M") == r["M"]))
+        paper_rows.append([r["model"], r["M"], float(u["ratio_at_k"][0]) if u.height else None,
+                           r["H31"], r["jump_at_k"], r["jump_at_mid"]])
+    for r in unigram.iter_rows(named=True):
+        if not entropy.filter((pl.col("model") == r["model"]) & (pl.col("M") == r["M"])).height:
+            paper_rows.append([r["model"], r["M"], r["ratio_at_k"], None, None, None])
+    lines += _table(["paper model", "M", "1-gram ratio at k", "context-end entropy H31",
+                     "jump at k", "jump at k+L/2"], paper_rows)
+
+    def level_rows(m: float) -> pl.DataFrame:
+        if "unigram_ratio_at_k" not in summary.columns:
+            return summary.clear()
+        return summary.filter((pl.col("level") == m) & (pl.col("sequences") > 0))
+
+    zero, full = level_rows(0.0), level_rows(1.0)
+    unmemorized = (bool((zero["unigram_ratio_at_k"] < 1).all() and
+                        (zero["entropy_jump_at_k_nats"] > 0).all()) if zero.height else None)
+    flat = (bool(((full["unigram_ratio_at_k"] - 1).abs() < FLAT).all() and
+                 (full["entropy_jump_at_k_nats"].abs() < FLAT).all()) if full.height else None)
+    lower = None
+    if zero.height and full.height:
+        joined = zero.join(full, on="model", suffix="_full")
+        lower = bool((joined["entropy_context_mean_nats_full"] <
+                      joined["entropy_context_mean_nats"]).all())
+    findings = {"unmemorized_drop_and_jump_at_k": _verdict(unmemorized, degenerate),
+                "memorized_flat_at_k": _verdict(flat, degenerate),
+                "memorized_lower_context_entropy": _verdict(lower, degenerate)}
+    lines += [f"Verdicts: at M = 0 the frequency drops (< 1×) and the entropy jumps (> 0) at k in "
+              f"every model: **{findings['unmemorized_drop_and_jump_at_k']}**; at M = 1 both "
+              f"stay flat (|ratio − 1| and |jump| < {FLAT}): "
+              f"**{findings['memorized_flat_at_k']}**; memorized sequences have lower entropy "
+              f"inside the context than M = 0: **{findings['memorized_lower_context_entropy']}**.",
+              ""]
+    return lines, findings
+
+
+def embedding_findings(embedding: dict, names: list[str], length: int) -> tuple[list[str], dict]:
+    half = length // 2
+    lines = ["## 5. Embeddings by level", "",
+             "Last-layer hidden state (the LM head's input) of the latest token at each decoding "
+             f"step, averaged per level M = j/{length}. Each level's Euclidean distance to the "
+             "M = 0.5 level (the reference; the populated level nearest to it when it is empty; "
+             "mean over steps), the cosine similarity of the M = 0 and M = 1 "
+             "means, and the silhouette score of individual sequences by five-level bin. PCA "
+             "picture in `figures/embeddings.png`. The paper shows pictures and matrices, no "
+             "numbers; its claim is that levels separate, with distance growing with |M − 0.5|.",
+             ""]
+    show = sorted({0, length // 4, half, 3 * length // 4, length})
+    rows = []
+    for name in names:
+        e = embedding[name]
+        dist = e["mean_distance_to_half"]
+        rows.append([name, e["silhouette_five_levels"], e["cosine"][0][length],
+                     e["reference_level"]]
+                    + [dist[j] for j in show] + [e["counts"][j] for j in show])
+    lines += _table(["model", "silhouette (5 levels)", "cos(M=0, M=1)", "reference M"]
+                    + [f"dist M={j / length:g}→ref" for j in show]
+                    + [f"n M={j / length:g}" for j in show], rows)
+    separated = []
+    for name in names:
+        d = embedding[name]["mean_distance_to_half"]
+        if d[0] is not None and d[length] is not None:
+            separated.append(d[0] > 0 and d[length] > 0)
+    findings = {"levels_separate": UNTESTABLE if not separated else
+                (REPRODUCED if all(separated) and all(
+                    (embedding[n]["silhouette_five_levels"] or 0) > 0 for n in names)
+                 else CONTRADICTED)}
+    lines += [f"Verdict, levels separate (non-zero distance to M = 0.5 from both ends and a "
+              f"positive silhouette in every model): **{findings['levels_separate']}** (a "
+              "descriptive check; the paper gives no numbers).", ""]
+    return lines, findings
+
+
+def predictor_findings(results: dict, names: list[str], length: int,
+                       degenerate: bool) -> tuple[list[str], dict]:
+    paper = pl.read_csv(PAPER_PREDICTOR).filter(pl.col("continuation_tokens") == length)
+    config = results["config"]
+    batch_first = ("False (the original cross-batch bug)" if config["cross_batch_attention"]
+                   else "True")
+    lines = ["## 6. Memorization predictor", "",
+             f"Transformer encoder ({config['n_layer']} layers, {config['n_head']} heads, "
+             f"batch_first {batch_first}) "
+             "on hidden states plus entropy; sequences split train / validation / test, the "
+             "epoch chosen on validation; accuracies on test. Floors: every token \"not "
+             "memorized\", an entropy threshold and a logistic regression on entropy (fitted on "
+             f"train). Paper, L = {length}: token accuracy "
+             f"{paper['token_accuracy_pct'].min()}–{paper['token_accuracy_pct'].max()} %, "
+             f"full-sequence {paper['full_sequence_accuracy_pct'].min()}–"
+             f"{paper['full_sequence_accuracy_pct'].max()} %; its own floor ≈ 53 % and "
+             f"≈ {100 / length:.1f} %.", ""]
+    rows, above = [], []
+    trained = [n for n in names if n in results["models"]]
+    for name in trained:
+        r = results["models"][name]
+        p, fl = r["predictor"], r["floors"]
+        best_floor = max(fl[f]["token_accuracy"] for f in fl)
+        above.append(p["token_accuracy"] - best_floor)
+        rows.append([name, r["sequences"]["test"], r["best_epoch"], _pct(p["token_accuracy"]),
+                     _pct(p["sequence_accuracy"]),
+                     _pct(fl["all_not_memorized"]["token_accuracy"]),
+                     _pct(fl["entropy_threshold"]["token_accuracy"]),
+                     _pct(fl["logistic_entropy"]["token_accuracy"]),
+                     _pct(fl["all_not_memorized"]["sequence_accuracy"]),
+                     _pct(fl["logistic_entropy"]["sequence_accuracy"])])
+    lines += _table(["model", "test sequences", "epoch", "token acc %", "full-seq acc %",
+                     "floor: none memorized %", "floor: entropy threshold %",
+                     "floor: logistic entropy %", "floor full-seq (none) %",
+                     "floor full-seq (logistic) %"], rows)
+    for name, reason in results.get("skipped", {}).items():
+        lines += [f"Skipped {name}: {reason}", ""]
+    lines += ["Token accuracy per five-level bin of M (test):", ""]
+    lines += _table(["model"] + list(LABELS),
+                    [[n] + [_pct(results["models"][n]["predictor"]["per_level"][lab])
+                            for lab in LABELS] for n in trained])
+    lines += _table(["paper model", "token acc %", "full-seq acc %"],
+                    [[r["pythia_model"], r["token_accuracy_pct"],
+                      r["full_sequence_accuracy_pct"]] for r in paper.iter_rows(named=True)])
+    # A label that is nearly constant on test leaves nothing above the floor to find.
+    shares = [results["models"][n]["memorized_token_share_test"] for n in trained]
+    balanced = [n for n, s in zip(trained, shares, strict=True)
+                if BALANCE <= s <= 1 - BALANCE]
+    margins = dict(zip(trained, above, strict=True))
+    ok = all(margins[n] > 0.02 for n in balanced) if balanced else None
+    findings = {"predictor_above_floor": _verdict(ok, degenerate)}
+    lines += [f"Memorized share of test tokens: {', '.join(_f(100 * s, 1) for s in shares)} % "
+              f"(models with a share outside {BALANCE:.0%}–{1 - BALANCE:.0%} are not judged).",
+              "",
+              f"Verdict, token accuracy well above its floors (> 2 points above the best "
+              f"trivial predictor in every judged model; margins "
+              f"{', '.join(_f(100 * a, 1) for a in above)} points): "
+              f"**{findings['predictor_above_floor']}**.", ""]
+    return lines, findings
+
+
+def gate_section(gate: dict) -> list[str]:
+    lines = ["## Degeneracy gate", "", gate["reason"] + ".", ""]
+    lines += _table(["model", "members at M = 1 %", "members at M ≤ 0.2 %",
+                     "members − non-members mean M", "passes"],
+                    [[c["model"], _pct(c["members_full_share"]), _pct(c["members_low_share"]),
+                      c["member_gap"], c["passes"]] for c in gate["models"]])
+    return lines
+
+
+def markdown_report(profiles: ProfilesConfig, data_info: dict, models: list[dict],
+                    gate: dict, sections: list[list[str]], findings: dict) -> str:
+    lines = ["# Memorization profiles (Chen, Han, Miyao 2024)", ""]
+    if gate["degenerate"]:
+        lines += ["> **Warning: degenerate regime.** The degeneracy gate failed (" + gate["reason"]
+                  + "). Every analysis below is uninformative: its verdicts read *untestable*.",
+                  ""]
+    ladder = profiles.model_source == "ladder"
+    lines += [
+        "## Setup", "",
+        f"Corpus: {data_info['corpus_name']} (the text track's deduplicated "
+        f"{data_info['seq_len']}-token sequences; the paper used the Pile). "
+        f"{data_info['members']} members, stratified over repetitions "
+        f"{data_info['repetitions']} ({data_info['training_sequences']} training sequences), and "
+        f"{data_info['nonmembers']} held-out non-members. Split by "
+        f"{data_info['split_by']}.", "",
+        ("Models: a ladder of GPT-2s trained here on the members (the paper: Pythia-deduped "
+         "70m–12b)." if ladder else "Models: Hugging Face folders given in profiles.hf_models; "
+         "members and repetitions refer to the corpus, not to these models' training data."),
+        "",
+    ]
+    lines += _table(["model", "parameters", "width", "folder"],
+                    [[m["name"], m["params"], m["width"], f"`{m['folder']}`"] for m in models])
+    lines += [f"Match score M: greedy decoding of exactly L tokens (end-of-sequence suppressed) "
+              f"from k tokens, share of positions equal to the truth. Grid: "
+              f"{', '.join(f'(k={k}, L={n})' for k, n in profiles.grid.cells())}; the main cell "
+              f"(k = {profiles.grid.k}, L = {profiles.grid.length}) is the paper's.", ""]
+    lines += gate_section(gate)
+    lines += ["## Verdicts", ""]
+    lines += _table(["finding", "verdict"], [[k, v] for k, v in findings.items()])
+    for section in sections:
+        lines += section
+    lines += ["Figures: `figures/full_share.png`, `figures/histogram.png`, "
+              "`figures/transitions.png`, `figures/boundary.png`, `figures/embeddings.png`.", ""]
+    return "\n".join(lines)
+
+
+def write_report(profiles: ProfilesConfig, root: Path) -> dict:
+    """Figures, plot data, ``data/metrics/profiles.json`` and the Markdown report."""
+    summary = read_json(root / layout.ANALYSIS_SUMMARY)
+    models, gate = summary["models"], summary["gate"]
+    names = [m["name"] for m in models]
+    k, length = summary["k"], summary["L"]
+    degenerate = bool(gate["degenerate"])
+    shares = pl.read_csv(root / layout.SHARES)
+    curves = pl.read_csv(root / layout.BOUNDARY)
+    boundary_summary = pl.read_csv(root / layout.BOUNDARY_SUMMARY)
+    embedding = read_json(root / layout.EMBEDDINGS)
+    predictor = read_json(root / layout.PREDICTOR_RESULTS)
+    grid = read_parquet(root / layout.GRID, columns=["model", "k", "L", "M", "member"])
+    main = grid.filter((pl.col("k") == k) & (pl.col("L") == length))
+
+    figures = root / layout.FIGURES
+    plots.write_plot_data(shares, curves, k, length, root / layout.PLOTS)
+    plots.share_figures(shares, k, length, figures)
+    plots.histogram_figure(main, names, length, figures / "histogram.png")
+    plots.transition_figure(pl.read_csv(root / layout.TRANSITIONS), figures / "transitions.png")
+    plots.boundary_figure(curves, names, k, length, figures / "boundary.png")
+    plots.embedding_figure(embedding, names, figures / "embeddings.png")
+
+    sections, findings = [], {}
+    data_info = read_json(root / layout.DATA_INFO)
+    for lines, found in (share_findings(shares, models, k, length, data_info["seq_len"],
+                                        degenerate),
+                         transition_findings(summary["transitions"], degenerate),
+                         boundary_findings(boundary_summary, k, length, degenerate),
+                         embedding_findings(embedding, names, length),
+                         predictor_findings(predictor, names, length, degenerate)):
+        sections.append(lines)
+        findings.update(found)
+    if degenerate:
+        findings = {key: UNTESTABLE for key in findings}
+    warnings = ([f"degenerate: {gate['reason']}; every analysis is uninformative"]
+                if degenerate else [])
+    write_text(markdown_report(profiles, data_info, models, gate, sections, findings),
+               root / layout.REPORT)
+    main_members = shares.filter((pl.col("population") == "members") & (pl.col("k") == k) &
+                                 (pl.col("L") == length))
+    metrics = {
+        "degenerate": degenerate, "warnings": warnings, "gate": gate,
+        "k": k, "L": length,
+        "full_share_members": {r["model"]: r["full_share"] for r in main_members.iter_rows(
+            named=True)},
+        "mean_M_members": {r["model"]: r["mean_M"] for r in main_members.iter_rows(named=True)},
+        "transitions": summary["transitions"],
+        "boundary": boundary_summary.to_dicts(),
+        "silhouette": {n: embedding[n]["silhouette_five_levels"] for n in names},
+        "predictor": {n: {"token_accuracy": r["predictor"]["token_accuracy"],
+                          "sequence_accuracy": r["predictor"]["sequence_accuracy"],
+                          "floor_token_accuracy": max(f["token_accuracy"]
+                                                      for f in r["floors"].values()),
+                          "best_epoch": r["best_epoch"]}
+                      for n, r in predictor["models"].items()},
+        "verdicts": findings,
+    }
+    write_json(finite(metrics), root / layout.METRICS)
+    return metrics
