@@ -4,9 +4,10 @@ From the first k tokens of a sequence the model decodes L tokens greedily, with
 end-of-sequence suppressed so that exactly L come out (Chen et al. 2024; EleutherAI's
 Pythia evaluation is the cell k = 32, L = 32). Per sequence and cell:
 
-- ``exact``: every one of the L tokens is the true one (k-extractable, Carlini et al. 2021);
+- ``exact``: every one of the L tokens is the true one (extractable from a k-token prefix,
+  Carlini et al. 2023);
 - ``match``: Chen et al.'s ``M = (1/L) Σ_i [generated_i = true_i]``, a position-wise share,
-  not a longest-prefix match (docs/science.md §2).
+  not a longest-prefix match (docs/science.md §3).
 
 Decoding is the core's batched greedy decoder
 (:func:`pipeline.core.probes.extraction.greedy_continuation`). Greedy decoding is

@@ -27,7 +27,6 @@ pick ``batch_size`` for the vocabulary (e.g. 8 sequences of 512 tokens at V = 50
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -64,7 +63,7 @@ def load_causal_lm(folder: str | Path, *, native: bool = False,
             model = GPT.from_pretrained(folder).to(dtype)
         else:
             model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype)
-    except (ValueError, OSError, KeyError, json.JSONDecodeError) as error:
+    except (ValueError, OSError, KeyError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
         raise ArtifactError(f"{folder}: not a causal language model ({first_line})") from None
     return model.eval()

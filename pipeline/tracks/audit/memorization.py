@@ -3,7 +3,7 @@
 Morris et al. (2025) estimate unintended memorization of a sequence x as
 ``mem_U(x) = max(0, NLL_ref(x) − NLL_target(x))`` bits (:mod:`pipeline.core.scoring`), and of
 a set as the sum. The ``max(0, ·)`` makes every term non-negative, so the sum grows with the
-number of sequences even where the target memorized nothing (docs/science.md §4, issue 22).
+number of sequences even where the target memorized nothing (issue 22).
 The held-out control applies the same estimator, with the same reference, to non-members:
 
     calibrated = Σ_members mem_U − (N_members / N_nonmembers) · Σ_nonmembers mem_U
