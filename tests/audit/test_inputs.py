@@ -57,6 +57,8 @@ def test_parquet_with_text_or_tokens(tmp_path: Path) -> None:
     pl.DataFrame({"tokens": [[1, 2, 3], [4, 5]]},
                  schema={"tokens": pl.List(pl.UInt16)}).write_parquet(tmp_path / "k.parquet")
     assert read_sequences(tmp_path / "t.parquet", "member")["text"].to_list() == ["x y", "z"]
+    pl.DataFrame({"text": ["", "z"], "tokens": [[1, 2], [3]]}).write_parquet(tmp_path / "b.parquet")
+    assert read_sequences(tmp_path / "b.parquet", "member")["text"].to_list() == [None, "z"]
     tokens = read_sequences(tmp_path / "k.parquet", "non-member")
     assert tokens["tokens"].dtype == pl.List(pl.Int64)
     assert [a.tolist() for a in token_arrays(tokens)] == [[1, 2, 3], [4, 5]]

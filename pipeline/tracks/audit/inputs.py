@@ -120,7 +120,9 @@ def _text_column(frame: pl.DataFrame, source: str) -> pl.Series:
     if frame[TEXT].dtype not in (pl.String, pl.Null):
         raise ArtifactError(f"{source}: column '{TEXT}' holds {frame[TEXT].dtype}, expected "
                             "strings")
-    return frame[TEXT].cast(pl.String).alias(TEXT)
+    texts = frame[TEXT].cast(pl.String)
+    # A blank text beside tokens is no text: it is decoded from the tokens instead.
+    return pl.select(pl.when(texts.str.strip_chars() != "").then(texts)).to_series().alias(TEXT)
 
 
 def _tokens_column(frame: pl.DataFrame, source: str) -> pl.Series:
