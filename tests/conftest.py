@@ -110,6 +110,16 @@ TINY_PARAMS = {
             "train": {"steps": 4, "batch_size": 8, "lr": 0.01, "eval_points": 2},
         },
     },
+    "audit": {
+        "source": "text",
+        "text": {"targets": [{"run": "L1-D8-N8-S0", "expect": "memorized"},
+                             {"run": "L1-D8-N32-S0", "expect": "chance"}],
+                 "reference": "oracle", "max_members": 16, "max_nonmembers": 24, "seed": 0},
+        "extraction": {"prefixes": [4, 8], "lengths": [4, 8], "max_sequences": 16,
+                       "batch_size": 64},
+        "blind": {"folds": 2},
+        "resamples": 100,
+    },
 }
 
 

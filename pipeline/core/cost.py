@@ -5,6 +5,8 @@ Training FLOPs per token follow the usual count (Kaplan et al. 2020): forward an
 are ``6 · P`` per token for the ``P`` parameters used in matrix products (the tied embedding
 counts once, as the output head), plus ``6 · L · S · d`` for attention over ``S`` positions.
 Evaluation and scoring are left out: they are small beside training at these step counts.
+A track whose work is inference (the audit) plans forward passes: ``2 · P + 2 · L · S · d``
+per token, a third of training's count.
 """
 
 from __future__ import annotations
@@ -21,6 +23,14 @@ def training_flops_per_token(vocab_size: int, seq_len: int, n_layer: int,
                              d_model: int) -> int:
     params = count_params(vocab_size, seq_len, n_layer, d_model)
     return 6 * params + 6 * n_layer * seq_len * d_model
+
+
+def forward_flops_per_token(matmul_params: int, n_layer: int, context: int,
+                            d_model: int) -> int:
+    """Forward-pass FLOPs per token (inference): ``2 · P`` for the ``P`` parameters used in
+    matrix products (the output head included) plus ``2 · L · S · d`` for attention over
+    ``S`` positions (Kaplan et al. 2020)."""
+    return 2 * matmul_params + 2 * n_layer * context * d_model
 
 
 @dataclass(frozen=True)

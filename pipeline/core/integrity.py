@@ -42,6 +42,20 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def folder_digest(folder: str | Path) -> str:
+    """What identifies a model folder's weights without reading gigabytes: its config, the
+    trainer's record if any, and every weight file's name and size (for fingerprints of what
+    was computed from a model, e.g. scores of a Hugging Face folder)."""
+    folder = Path(folder)
+    digest = hashlib.sha256()
+    for name in ("config.json", "training.json"):
+        if (folder / name).is_file():
+            digest.update((folder / name).read_bytes())
+    for path in sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin")):
+        digest.update(f"{path.name}:{path.stat().st_size}".encode())
+    return digest.hexdigest()
+
+
 def seal(folder: str | Path) -> None:
     """Record the checksum of every file in ``folder`` (written last, atomically)."""
     folder = Path(folder)

@@ -20,7 +20,7 @@ from tests.conftest import TINY_PARAMS, copy_project
 
 BIN = str(Path(sys.executable).parent)
 METRICS = ("data/metrics/capacity.json", "data/metrics/corpus.json", "data/metrics/text.json",
-           "data/metrics/profiles.json")
+           "data/metrics/profiles.json", "data/metrics/audit.json")
 MODEL_DIRS = ("data/capacity/models", "data/text/models", "data/text/reference/models",
               "data/text/ground_truth/models", "data/text/plateau/models",
               "data/profiles/models")
@@ -108,6 +108,17 @@ def test_dvc_repro_builds_everything_then_does_nothing(project):
     retention = json.loads((project / "data/metrics/retention.json").read_text())
     assert set(retention["verdicts"]) == {"lm_near_floor", "autoencoder_retains",
                                           "causal_copies_at_floor", "combined_copies_well"}
+    for path in ("data/audit/inputs/L1-D8-N8-S0.parquet",
+                 "data/audit/logprobs/L1-D8-N32-S0/reference.parquet",
+                 "data/audit/extraction/L1-D8-N8-S0.parquet", "data/audit/findings.json",
+                 "data/audit/report.md", "data/audit/figures/roc.png",
+                 "data/audit/plots/roc.csv"):
+        assert (project / path).is_file(), path
+    audit = json.loads((project / "data/metrics/audit.json").read_text())
+    assert set(audit["targets"]) == {"L1-D8-N8-S0", "L1-D8-N32-S0"}
+    # The N = 8 run's members are too few for intervals: its checks are untestable.
+    assert audit["checks"]["untestable"] > 0
+    assert all(0 <= audit["targets"][t]["auc_loss"]["estimate"] <= 1 for t in audit["targets"])
 
     second = dvc(project, "repro")
     assert second.returncode == 0
@@ -124,7 +135,7 @@ def test_every_plot_draws_in_show_and_diff(project):
     for diff in (None, "HEAD"):
         specs = plot_specs(diff, root=project)  # DVC's errors would raise here
         titles = yaml.safe_load((project / "dvc.yaml").read_text())["plots"]
-        assert len(specs) == len(titles) == 13
+        assert len(specs) == len(titles) == 15
         for title, contents in specs.items():
             assert "'" not in title  # an apostrophe breaks DVC's HTML page
             (spec,) = contents
@@ -136,7 +147,7 @@ def test_every_plot_draws_in_show_and_diff(project):
                      contents[0]["data"]["values"]}
         assert revisions == ({"workspace"} if diff is None else {"workspace", "HEAD"})
     files = render(specs, project / "dvc_plots" / "offline")
-    assert len(files) == 13
+    assert len(files) == 15
     assert all("<path" in f.read_text() for f in files)  # marks were drawn
     assert (project / "dvc_plots" / "offline" / "index.html").is_file()
 
@@ -182,6 +193,9 @@ def test_flow_trains_only_new_models_and_leaves_dvc_up_to_date(project, prefect_
                          "profiles_predictor", "profiles_report"], "skipped"),
         **dict.fromkeys(["retention_encoders", "retention_decoders", "retention_memory",
                          "retention_followup", "retention_report"], "skipped"),
+        **dict.fromkeys(["audit_inputs", "audit_logprobs", "audit_memorization",
+                         "audit_extraction", "audit_attacks", "audit_blind", "audit_report"],
+                        "skipped"),
     }
     assert model_stamp(project, "L1-D8-N16-S0") == before  # seed 0 was not retrained
     assert (project / "data/capacity/models/L1-D8-N16-S1/model.safetensors").is_file()

@@ -15,6 +15,9 @@ non-member texts (or token sequences), the track measures per target:
 - a blind baseline that never sees the model, so that a membership number that only
   reflects how the member and non-member sets differ is flagged (:mod:`.blind`).
 
-Inputs are checked before any scoring (:mod:`.inputs`). Definitions and citations:
-docs/audit.md. Stages, params and reports are wired elsewhere; these modules are the science.
+Inputs are checked before any scoring (:mod:`.inputs`, :mod:`.sources`). The track's
+stages (:mod:`.track`): what is audited (:mod:`.sources`: by default the text track's own
+models on their own training sequences, where the truth is known), the model passes as jobs
+(:mod:`.jobs`), the measures (:mod:`.evaluate`), the findings with their known-answer checks
+(:mod:`.findings`) and the report (:mod:`.report`). Definitions and citations: docs/audit.md.
 """

@@ -214,6 +214,26 @@ def _encode(tokenizer, texts: list, tokens: list, rows: list[int], max_tokens: i
         tokens[i] = ids
 
 
+def check_tokenizer_agrees(frame: pl.DataFrame, tokenizer, limit: int = 256) -> None:
+    """Rows given with both a text and tokens: the tokenizer must encode the text to exactly
+    those tokens (checked on the first ``limit`` such rows); otherwise the tokens were made by
+    another tokenizer, and one line names the first row that differs."""
+    if tokenizer is None:
+        return
+    both = frame.with_row_index("_i").filter(pl.col(TEXT).is_not_null()
+                                             & pl.col(TOKENS).is_not_null()).head(limit)
+    if both.height == 0:
+        return
+    encoded = tokenizer(both[TEXT].to_list(), add_special_tokens=False)["input_ids"]
+    for i, ids, given in zip(both["_i"].to_list(), encoded, both[TOKENS].to_list(), strict=True):
+        if list(ids) != list(given):
+            first = next((j for j, (a, b) in enumerate(zip(ids, given, strict=False)) if a != b),
+                         min(len(ids), len(given)))
+            raise ConfigError(f"{_where(frame, i)}: the tokenizer encodes the text to other "
+                              f"token ids than the given tokens (first at token {first}); the "
+                              "tokens were made by another tokenizer")
+
+
 def token_arrays(frame: pl.DataFrame) -> list[np.ndarray]:
     """The ``tokens`` column as one int64 array per row."""
     return [np.asarray(ids, dtype=np.int64) for ids in frame[TOKENS].to_list()]

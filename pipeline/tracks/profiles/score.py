@@ -28,6 +28,7 @@ from safetensors.numpy import save
 
 from pipeline.core.config import RuntimeConfig
 from pipeline.core.errors import ArtifactError
+from pipeline.core.integrity import folder_digest
 from pipeline.core.io import atomic_path, read_json, read_parquet, write_json, write_parquet
 from pipeline.core.probes.extraction import greedy_continuation
 from pipeline.tracks.profiles import layout
@@ -118,18 +119,6 @@ def score_model(name: str, model: torch.nn.Module, sequences: pl.DataFrame,
     return pl.concat(rows), traces
 
 
-def _folder_digest(folder: Path) -> str:
-    """What identifies a model folder's weights without reading gigabytes: its config, the
-    trainer's record if any, and every weight file's name and size."""
-    digest = hashlib.sha256()
-    for name in ("config.json", "training.json"):
-        if (folder / name).is_file():
-            digest.update((folder / name).read_bytes())
-    for path in sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin")):
-        digest.update(f"{path.name}:{path.stat().st_size}".encode())
-    return digest.hexdigest()
-
-
 @dataclass(frozen=True)
 class ScoreJob:
     """Score one model on the whole grid (a job of :mod:`pipeline.runtime.jobs`)."""
@@ -154,7 +143,7 @@ class ScoreJob:
     @property
     def fingerprint(self) -> str:
         content = {
-            "model": _folder_digest(self.folder) if self.folder.is_dir() else "missing",
+            "model": folder_digest(self.folder) if self.folder.is_dir() else "missing",
             "sequences": hashlib.sha256((self.root / layout.SEQUENCES).read_bytes()).hexdigest(),
             "grid": self.profiles.grid.model_dump(),
             "precision": self.profiles.precision,
