@@ -23,7 +23,7 @@ def with_audit(tiny_params: dict, **audit) -> dict:
 def test_the_tiny_and_default_groups_are_valid(tiny_params):
     params = parse_params(tiny_params)
     assert params.audit.source == "text"
-    assert [t.expect for t in params.audit.text.targets] == ["memorized", "chance"]
+    assert [t.expect for t in params.audit.text.targets] == ["memorized", None]
 
 
 @pytest.mark.parametrize(("audit", "key", "reason"), [

@@ -5,17 +5,9 @@ not "memorized"; an interval that cannot decide is untestable, never passed."""
 from __future__ import annotations
 
 from pipeline.core.config import validate
+from pipeline.tracks.audit.checks import Estimate, above, at_least, coverage_floor, within
 from pipeline.tracks.audit.config import AuditParams
-from pipeline.tracks.audit.findings import (
-    AttackResult,
-    Estimate,
-    Memorization,
-    above,
-    at_least,
-    coverage_floor,
-    target_checks,
-    within,
-)
+from pipeline.tracks.audit.findings import AttackResult, Memorization, target_checks
 
 
 def est(value: float, low: float | None, high: float | None, n: int = 2000) -> Estimate:

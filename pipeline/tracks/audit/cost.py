@@ -4,7 +4,8 @@ the same tokens, and the greedy extraction grid, which reruns the model on the g
 sequence for every generated token (no KV cache: ``k + j`` tokens for the j-th of L).
 
 Source text reads the text group and the corpus group (the shapes, N, the sequence length);
-the held-out count is bounded by ``corpus.max_holdout`` until the corpus is built. Source
+non-members are counted at their cap (``audit.text.max_nonmembers``), since the corpus's
+pools are unknown until it is built. Source
 files reads each folder's ``config.json`` (a model built on PyTorch's meta device, so no
 weights are loaded) and tokenizes the member and non-member files, so the token counts are
 exact.
@@ -52,7 +53,6 @@ def text_plan(params) -> list[PlannedRuns]:
     text, seq_len = audit.text, params.corpus.seq_len
     vocab = corpus.planned_vocabulary(params.corpus)
     shapes = {m.name: m for m in params.text.configs}
-    held_out = min(v for v in (text.max_nonmembers, params.corpus.max_holdout) if v)
     oracle = max(params.text.oracle_configs,
                  key=lambda m: count_params(vocab, seq_len, m.n_layer, m.d_model))
     groups = []
@@ -60,7 +60,7 @@ def text_plan(params) -> list[PlannedRuns]:
         match = RUN_ID.match(target.run)
         model = shapes[match["shape"]]
         members = min(int(match["n"]), text.max_members)
-        lengths = np.full(members + held_out, seq_len)
+        lengths = np.full(members + _nonmembers(params, int(match["n"])), seq_len)
         is_member = np.arange(lengths.size) < members
         groups += _model_groups(
             target.run, f"{model.name} (V {vocab:,}, S {seq_len})",
@@ -72,6 +72,16 @@ def text_plan(params) -> list[PlannedRuns]:
                                 _gpt_flops(vocab, seq_len, oracle.n_layer, oracle.d_model),
                                 int(lengths.sum())))
     return groups
+
+
+def _nonmembers(params, n: int) -> int:
+    """At most how many non-members a run of N sequences is audited on: the held-out pool is
+    capped by ``corpus.max_holdout``; the member pool's unused rows are unknown before the
+    corpus is built, so ``max_nonmembers`` (or N, when that is null) stands for them."""
+    text = params.audit.text
+    if text.nonmembers == "heldout":
+        return min(text.max_nonmembers or params.corpus.max_holdout, params.corpus.max_holdout)
+    return text.max_nonmembers or n
 
 
 def _gpt_flops(vocab: int, seq_len: int, n_layer: int, d_model: int) -> int:

@@ -49,6 +49,7 @@ from pipeline.tracks.audit.logprobs import (
     LOGPROB_STD,
     per_sequence,
     read_cache,
+    require_same_tokens,
     sequence_nll,
 )
 from pipeline.tracks.audit.memorization import (
@@ -177,7 +178,9 @@ def attack_scores(target: str, config: AuditConfig, root: Path, with_reference: 
                   logprobs, per_sequence(cache, ENTROPY), per_sequence(cache, LOGPROB_STD),
                   config.attacks.min_k)}
     if with_reference:
-        reference_bits = sequence_nll(read_target_cache(target, layout.REFERENCE, root))
+        reference = read_target_cache(target, layout.REFERENCE, root)
+        require_same_tokens(cache, reference)
+        reference_bits = sequence_nll(reference)
         scores["reference"] = reference_score(target_bits, reference_bits["nll_bits"].to_numpy())
     columns = {SEQ_ID: frame[SEQ_ID], MEMBER: frame[MEMBER]}
     columns |= {name: scores[name] for name in ATTACKS if name in scores}

@@ -4,11 +4,11 @@ warning, calibrated memorization and its control, the extraction grid, the known
 checks and what each pass cost. The report, the metrics file and the Prefect artifacts are
 rendered from it.
 
-The checks are rules with statistics (docs/audit.md §8). Where the truth is known (source
-text), a target expected to have memorized its members must show every attack's AUC interval
-at or above ``audit.expect.memorized_auc`` and a calibrated memorization above 0; one expected
-at chance must show every interval within ``0.5 ± audit.expect.chance_band``; for every
-target of source text the blind baseline must lie within the same band (members and
+The checks are rules with statistics (:mod:`.checks`, docs/audit.md §8). Where the truth is
+known (source text), a target expected to have memorized its members must show every attack's
+AUC interval at or above ``audit.expect.memorized_auc`` and a calibrated memorization above
+0; one expected at chance must show every interval within 0.5 ± ``audit.expect.chance_band``.
+For every target of source text the blind baseline must lie within the same band (members and
 non-members are drawn from one pool). Everywhere, the relabelled control must cover 0 about
 as often as its confidence promises. An interval entirely on the wrong side fails a check;
 one that straddles a bound, or no interval at all (too few sequences), makes it
@@ -18,19 +18,25 @@ one that straddles a bound, or no interval at all (too few sequences), makes it
 from __future__ import annotations
 
 import logging
-import math
 import platform
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
 
 from pydantic import BaseModel
-from scipy.stats import binom
 
 from pipeline.core.io import read_json, read_parquet, write_json
 from pipeline.core.report import Findings, write_findings
 from pipeline.tracks.audit import layout
 from pipeline.tracks.audit.blind import blind_warning
+from pipeline.tracks.audit.checks import (
+    Check,
+    Estimate,
+    above,
+    at_least,
+    coverage,
+    coverage_floor,
+    within,
+)
 from pipeline.tracks.audit.config import AuditConfig, AuditParams
 from pipeline.tracks.audit.extraction import extraction_summary
 from pipeline.tracks.audit.inputs import MEMBER, SEQ_ID
@@ -38,28 +44,8 @@ from pipeline.tracks.audit.sources import read_frame, reference, targets
 
 log = logging.getLogger(__name__)
 
-Verdict = Literal["as expected", "not as expected", "untestable"]
 ATTACK_NAMES = {"loss": "LOSS", "reference": "reference", "zlib": "zlib", "min_k": "min-k%",
                 "min_k_plus_plus": "min-k%++", "blind": "blind baseline"}
-
-
-class Estimate(BaseModel):
-    """A number with its bootstrap interval (``low``/``high`` null: untestable, ``reason``)."""
-
-    estimate: float | None
-    low: float | None
-    high: float | None
-    confidence: float
-    n: int
-    reason: str | None = None
-
-    @classmethod
-    def of(cls, interval: dict) -> Estimate:
-        return cls(**{name: interval.get(name) for name in cls.model_fields})
-
-    @property
-    def testable(self) -> bool:
-        return self.low is not None and self.high is not None
 
 
 class AttackResult(BaseModel):
@@ -108,15 +94,6 @@ class ExtractionCell(BaseModel):
     n: int
     exact_share: float
     mean_match: float
-
-
-class Check(BaseModel):
-    """A known-answer rule and what the data said."""
-
-    name: str
-    rule: str
-    verdict: Verdict
-    detail: str
 
 
 class Cost(BaseModel):
@@ -212,64 +189,7 @@ def _rounded(estimate: Estimate, digits: int = 4) -> dict:
             "ci_high": r(estimate.high)}
 
 
-# --------------------------------------------------------------------------- the rules
-
-
-def _interval(estimate: Estimate) -> str:
-    return f"{estimate.estimate:.3f} [{estimate.low:.3f}, {estimate.high:.3f}]"
-
-
-def compare(estimates: dict[str, Estimate], low: float, high: float) -> tuple[Verdict, str]:
-    """Every interval inside ``[low, high]``: as expected; one entirely outside it: not as
-    expected (named); otherwise an interval straddles a bound and more sequences are needed
-    to decide: untestable (named)."""
-    if not all(e.testable for e in estimates.values()):
-        return "untestable", _why_untestable(estimates)
-    outside = {n: e for n, e in estimates.items() if e.high < low or e.low > high}
-    if outside:
-        return "not as expected", "; ".join(f"{n}: {_interval(e)}" for n, e in outside.items())
-    straddling = {n: e for n, e in estimates.items() if e.low < low or e.high > high}
-    if straddling:
-        name, e = next(iter(straddling.items()))
-        return "untestable", (f"{name}: {_interval(e)} straddles the bound: too few sequences "
-                              "to decide")
-    return "as expected", "; ".join(f"{n}: {_interval(e)}" for n, e in estimates.items())
-
-
-def at_least(estimates: dict[str, Estimate], bound: float) -> tuple[Verdict, str]:
-    """Every interval at or above ``bound`` (:func:`compare`)."""
-    return compare(estimates, bound, math.inf)
-
-
-def within(estimates: dict[str, Estimate], low: float, high: float) -> tuple[Verdict, str]:
-    """Every interval inside ``[low, high]`` (:func:`compare`)."""
-    return compare(estimates, low, high)
-
-
-def above(estimate: Estimate, value: float) -> tuple[Verdict, str]:
-    """The whole interval above ``value`` (:func:`compare`)."""
-    return compare({"interval": estimate}, math.nextafter(value, math.inf), math.inf)
-
-
-def coverage_floor(splits: int, confidence: float) -> int:
-    """The fewest intervals out of ``splits`` that may cover a true value when each covers it
-    with probability ``confidence``: the 1% quantile of that binomial."""
-    return int(binom.ppf(0.01, splits, confidence))
-
-
-def coverage(memorization: Memorization, least: int) -> tuple[Verdict, str]:
-    """The control's intervals cover 0 at least ``least`` times."""
-    found = (f"{memorization.control_covering} of {memorization.control_testable} intervals "
-             f"cover 0; mean estimate {memorization.control_mean_bits:.1f} bits")
-    if memorization.control_testable < memorization.control_splits:
-        reason = memorization.control.reason or "too few non-members"
-        return "untestable", f"{found}; {reason}"
-    return ("as expected" if memorization.control_covering >= least else "not as expected"), found
-
-
-def _why_untestable(estimates: dict[str, Estimate]) -> str:
-    name, estimate = next((n, e) for n, e in estimates.items() if not e.testable)
-    return f"{name}: {estimate.reason or 'no interval'}"
+# ------------------------------------------------------------------- the checks of a target
 
 
 def target_checks(config: AuditConfig, expect: str | None, attacks: list[AttackResult],
@@ -282,7 +202,7 @@ def target_checks(config: AuditConfig, expect: str | None, attacks: list[AttackR
     band = (0.5 - rules.chance_band, 0.5 + rules.chance_band)
     checks = []
 
-    def add(name: str, rule: str, outcome: tuple[Verdict, str]) -> None:
+    def add(name: str, rule: str, outcome: tuple[str, str]) -> None:
         checks.append(Check(name=name, rule=rule, verdict=outcome[0], detail=outcome[1]))
 
     if expect == "memorized":
@@ -298,11 +218,14 @@ def target_checks(config: AuditConfig, expect: str | None, attacks: list[AttackR
         add("blind_at_chance", f"the blind AUC interval within {band[0]:g}–{band[1]:g} (one "
             "distribution)", within({blind.label: blind.auc}, *band))
     if memorization is not None:
-        least = coverage_floor(memorization.control_splits, config.confidence)
-        add("control_covers_zero", f"non-members relabelled as members, "
-            f"{memorization.control_splits} random splits: the calibrated interval covers 0 in "
-            f"at least {least} (the 1% quantile of Binomial({memorization.control_splits}, "
-            f"{config.confidence:g}))", coverage(memorization, least))
+        m = memorization
+        least = coverage_floor(m.control_splits, config.confidence)
+        verdict, found = coverage(m.control_covering, m.control_testable, m.control_splits,
+                                  least, m.control.reason)
+        add("control_covers_zero", f"non-members relabelled as members, {m.control_splits} "
+            f"random splits: the calibrated interval covers 0 in at least {least} (the 1% "
+            f"quantile of Binomial({m.control_splits}, {config.confidence:g}))",
+            (verdict, f"{found}; mean estimate {m.control_mean_bits:.1f} bits"))
     return checks
 
 

@@ -261,8 +261,8 @@ def file_frames(config: AuditConfig, root: Path) -> dict[str, pl.DataFrame]:
     frames, by_tokenizer = {}, {}
     for target in targets(config, root):
         context = context_of(folder_config(target.model.folder))
-        limit = min(v for v in (files.max_tokens, context) if v is not None) if (
-            files.max_tokens or context) else None
+        limits = [v for v in (files.max_tokens, context) if v is not None]
+        limit = min(limits) if limits else None
         key = (str(target.model.tokenizer or target.model.folder), limit)
         if key not in by_tokenizer:
             tokenizer = model_tokenizer(target.model)
