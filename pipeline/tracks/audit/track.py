@@ -75,8 +75,8 @@ STAGES = (
 PLOTS = (
     Plot("Audit track - ROC curves of every attack and the blind baseline, one line per target "
          "and attack", "series", "fpr", {layout.PLOTS / "roc.csv": "tpr"}),
-    Plot("Audit track - members' mean match score M against continuation length L, one line "
-         "per target and prefix length k", "series", "L",
+    Plot("Audit track - mean match score M of the members against continuation length L, one "
+         "line per target and prefix length k", "series", "L",
          {layout.PLOTS / "extraction.csv": "mean_match"}),
 )
 
