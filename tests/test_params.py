@@ -61,7 +61,8 @@ def test_sequence_entropy_follows_first_token_convention(tiny_params):
          "capacity.score.first_token", "'skip' or 'bos'"),
         (lambda p: p["capacity"].pop("train"), "capacity.train", "Field required"),
         (lambda p: p["runtime"].update(workers=0), "runtime.workers", "greater than 0"),
-        (lambda p: p["runtime"].update(executor="ray"), "runtime.executor", "'local' or 'dask'"),
+        (lambda p: p["runtime"].update(cluster={"kind": "ray"}), "runtime.cluster.kind",
+         "'slurm'"),
         (lambda p: p.update(foo=1), "foo", "Extra inputs"),
     ],
 )

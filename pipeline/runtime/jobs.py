@@ -69,6 +69,8 @@ def init_worker(threads: int, parent: int | None = None) -> None:
     as the worker may only get here after its parent is gone) ends."""
     set_threads(threads)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    for noisy in ("httpx", "httpcore"):  # a line per Prefect API request otherwise
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     threading.Thread(target=_exit_with_parent, args=(parent or os.getppid(),), daemon=True,
                      name="exit-with-parent").start()
 
