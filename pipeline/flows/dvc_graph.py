@@ -78,11 +78,16 @@ class DvcProject:
         with self._lock:
             cache = self.repo.cache.local
             hash_info = HashInfo("md5", tree)
-            result = self.repo.cloud.pull([hash_info], remote=remote)
-            if result.failed:
-                raise RuntimeError(f"pulling {tree} from DVC remote {remote!r} failed")
-            files = Tree.load(cache, hash_info)
-            for key, (_, entry) in files.items():
+            # The tree first, then the files it names (DVC transfers only what it is told).
+            failed = self.repo.cloud.pull([hash_info], remote=remote).failed
+            files = Tree.load(cache, hash_info) if not failed else None
+            if files is not None:
+                failed = self.repo.cloud.pull([entry for _, _, entry in files],
+                                              remote=remote).failed
+            if failed:
+                raise RuntimeError(f"pulling a job's outputs ({tree}) from DVC remote "
+                                   f"{remote!r} failed")
+            for key, _, entry in files:
                 target = root.joinpath(*key)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with atomic_path(target) as partial:

@@ -98,6 +98,7 @@ def run_job_in_scratch(spec: dict) -> dict:
     Returns the job's result and the DVC tree its outputs were pushed as."""
     from dvc.repo import Repo
 
+    from pipeline.core.device import set_threads
     from pipeline.dvcfile import find_stage
     from pipeline.runtime.stage import stage_params
 
@@ -110,6 +111,7 @@ def run_job_in_scratch(spec: dict) -> dict:
                       remote=spec["remote"])
         declared = find_stage(spec["stage"])
         params = stage_params(declared, scratch)
+        set_threads(params.runtime.threads_per_worker)  # as every job runs (numerics too)
         (job,) = [job for job in declared.jobs(params, scratch) if job.id == spec["job"]]
         before = _snapshot(scratch, spec["outs"])
         result = job.run()
@@ -162,7 +164,9 @@ def _push_files(repo, scratch: Path, written: list[str], remote: str) -> str:
     cache = repo.cache.local
     staging, _, tree = build(cache, str(bundle), cache.fs, "md5")
     transfer(staging, cache, {tree.hash_info}, shallow=False, hardlink=False)
-    result = repo.cloud.push([tree.hash_info], remote=remote)
+    # DVC transfers a tree's files only when they are named beside it.
+    objects = [tree.hash_info, *(entry for _, _, entry in tree)]
+    result = repo.cloud.push(objects, remote=remote)
     if result.failed:
         raise RuntimeError(f"pushing the job's outputs to DVC remote {remote!r} failed")
     shutil.rmtree(bundle, ignore_errors=True)
