@@ -89,7 +89,7 @@ def _import_jobqueue():
     """dask_jobqueue, imported without the SIGINT handler its runner module installs at
     import (``sys.exit`` on Ctrl-C, which would skip no cleanup but hides KeyboardInterrupt;
     and outside the main thread, where the flow may run, installing one raises)."""
-    if "dask_jobqueue" in sys.modules:
+    if sys.modules.get("dask_jobqueue") is not None:
         return sys.modules["dask_jobqueue"]
     with unittest.mock.patch("signal.signal"):
         import dask_jobqueue
