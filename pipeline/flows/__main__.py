@@ -107,8 +107,10 @@ def serve(args: argparse.Namespace) -> None:
     schedule = ({"interval": args.interval} if args.interval is not None
                 else {"cron": args.cron})
     name = args.name or deployment_name(args.cron, args.interval)
+    # One run at a time: a run still going when the next is due delays it (two would
+    # contend for DVC's lock).
     memorization_pipeline.serve(name=name, parameters={"project_root": str(Path.cwd())},
-                                print_starting_message=True, **schedule)
+                                print_starting_message=True, limit=1, **schedule)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -14,8 +14,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from dvc.lock import LockError
 from dvc.repo import Repo, lock_repo
 
+from pipeline.core.errors import PipelineError
 from pipeline.core.io import atomic_path
 
 
@@ -98,8 +100,22 @@ class DvcProject:
         return f"{self._dvcfile}:{stage}"
 
 
+class ProjectBusy(PipelineError):
+    """Another `dvc repro` or flow run holds the project's DVC lock."""
+
+
 @contextmanager
 def locked_project(root: str | Path) -> Iterator[DvcProject]:
-    """The repository at ``root`` with DVC's lock held for the whole block."""
-    with Repo(str(root)) as repo, lock_repo(repo):
-        yield DvcProject(repo)
+    """The repository at ``root`` with DVC's lock held for the whole block; a lock held
+    elsewhere is :class:`ProjectBusy`, at once."""
+    with Repo(str(root)) as repo:
+        try:
+            lock = lock_repo(repo)
+            lock.__enter__()
+        except LockError:
+            raise ProjectBusy(f"{root}: another `dvc repro` or flow run holds the project's DVC "
+                              "lock (.dvc/tmp/lock); this run changed nothing") from None
+        try:
+            yield DvcProject(repo)
+        finally:
+            lock.__exit__(None, None, None)

@@ -21,6 +21,8 @@ import contextlib
 import contextvars
 import logging
 import os
+import threading
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
@@ -33,14 +35,14 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 from prefect import flow, get_run_logger, task  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 from prefect.settings import PREFECT_API_URL, temporary_settings  # noqa: E402
-from prefect.states import Completed, State  # noqa: E402
+from prefect.states import Completed, Failed, State  # noqa: E402
 from prefect.task_runners import TaskRunner  # noqa: E402
 
 from pipeline.core.device import set_threads  # noqa: E402
 from pipeline.core.errors import ConfigError, PipelineError  # noqa: E402
 from pipeline.dvcfile import find_stage  # noqa: E402
 from pipeline.flows.artifacts import publish  # noqa: E402
-from pipeline.flows.dvc_graph import DvcProject, locked_project  # noqa: E402
+from pipeline.flows.dvc_graph import DvcProject, ProjectBusy, locked_project  # noqa: E402
 from pipeline.flows.remote import RemoteExchange, run_job_in_scratch  # noqa: E402
 from pipeline.flows.runners import api_url, check_api, drain_logs, task_runner  # noqa: E402
 from pipeline.params import PARAMS_FILE, load_params  # noqa: E402
@@ -130,8 +132,14 @@ class StageRunner:
     """Brings one stage up to date, as a task run, once its upstream stages are."""
 
     def __init__(self, project: DvcProject, runner: TaskRunner, root: Path,
-                 exchange: RemoteExchange | None):
+                 exchange: RemoteExchange | None, stop: threading.Event | None = None):
         self.project, self.runner, self.root, self.exchange = project, runner, root, exchange
+        self.stop = stop or threading.Event()
+
+    def check(self) -> None:
+        """Refuse the next step of a stage once the flow is ending."""
+        if self.stop.is_set():
+            raise Stopped("the flow run is ending; the stage stopped before its next step")
 
     def __call__(self, stage: str, upstream: list[Future]) -> State:
         failed = [f for f in upstream if f.exception() is not None]
@@ -146,10 +154,12 @@ class StageRunner:
 
     def bring_up_to_date(self, stage: str) -> State:
         log = get_run_logger()
+        self.check()
         if not self.project.is_stale(stage):
             log.info("%s is %s", stage, UP_TO_DATE)
             return Completed(name="Cached", message=UP_TO_DATE, data="skipped")
         log.info("%s is stale; running it", stage)
+        self.check()
         self.project.remove_outputs(stage)
         declared = find_stage(stage)
         params = stage_params(declared, self.root)
@@ -164,7 +174,9 @@ class StageRunner:
                 {"job": job, "threads": threads}) for job in jobs]
             for future in futures:
                 future.result()
+        self.check()
         run_stage_work.with_options(task_run_name=f"{stage}: work")(stage, str(self.root))
+        self.check()  # no commit of what an interrupted run may have left half done
         self.project.commit(stage)
         log.info("%s done and recorded in dvc.lock", stage)
         return Completed(message="ran and recorded in dvc.lock", data="ran")
@@ -192,18 +204,43 @@ def bring_stage_up_to_date(stage: str) -> State:
 stage_task = task(bring_stage_up_to_date, cache_policy=NO_CACHE)
 
 
-def run_stages(graph: dict[str, list[str]], runner: StageRunner) -> dict[str, Future]:
+def run_stages(graph: dict[str, list[str]], runner: StageRunner,
+               pool: ThreadPoolExecutor) -> dict[str, Future]:
     """Every stage of ``graph`` as a task run of this flow, brought up to date by ``runner``."""
     # Set here, not in the flow's body: a flow's function travels to workers by value, with
     # the globals it names, and a ContextVar does not pickle.
     _stage_runner.set(runner)
-    return run_graph(graph, runner)
+    return run_graph(graph, runner, pool)
 
 
-def run_graph(graph: dict[str, list[str]], run_one) -> dict[str, Future]:
+@contextlib.contextmanager
+def stage_threads() -> Iterator[tuple[ThreadPoolExecutor, threading.Event]]:
+    """The threads the stages run in, and the event telling them to stop. However the block
+    ends (Ctrl-C and SIGTERM too), they are told to stop and are waited for, so that none
+    writes or commits after the flow lets go of DVC's lock (enter it outside that lock,
+    inside it the task runner, whose closing ends the jobs they wait for)."""
+    # Threads start only as stages are submitted; one per stage (each waits for its upstream
+    # stages in its thread), so the bound only has to exceed any graph.
+    pool = ThreadPoolExecutor(max_workers=256, thread_name_prefix="stage")
+    stop = threading.Event()
+    try:
+        yield pool, stop
+    finally:
+        stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+class Stopped(RuntimeError):
+    """The flow is ending (interrupted, or a failure elsewhere): no more stage steps."""
+
+
+def run_graph(graph: dict[str, list[str]], run_one,
+              pool: ThreadPoolExecutor | None = None) -> dict[str, Future]:
     """Start every stage in a thread of its own, each waiting for its upstream stages."""
     futures: dict[str, Future] = {}
-    pool = ThreadPoolExecutor(max_workers=max(1, len(graph)), thread_name_prefix="stage")
+    own = pool is None
+    pool = pool or ThreadPoolExecutor(max_workers=max(1, len(graph)),
+                                      thread_name_prefix="stage")
     remaining = dict(graph)
     while remaining:  # submit in dependency order, so every upstream future exists
         ready = [s for s, up in remaining.items() if all(u in futures for u in up)]
@@ -215,7 +252,10 @@ def run_graph(graph: dict[str, list[str]], run_one) -> dict[str, Future]:
             # this flow run.
             context = contextvars.copy_context()
             futures[stage] = pool.submit(context.run, _after, upstream, run_one, stage)
-    pool.shutdown(wait=True)
+    if own:
+        pool.shutdown(wait=True)
+    else:
+        wait(futures.values())
     return futures
 
 
@@ -287,12 +327,17 @@ def memorization_pipeline(project_root: str = ".", cluster: str | None = None,
         not PREFECT_API_URL.value() else contextlib.nullcontext()
     # DVC resolves stage addresses against the working directory; jobs carry absolute paths
     # and never depend on it.
-    with settings, contextlib.chdir(root), locked_project(root) as project, \
-            task_runner(runtime, root, api) as runner:
-        graph = restrict_to(project.stage_graph(), targets)
-        if exchange is not None:
-            exchange.attach(project)
-        futures = run_stages(graph, StageRunner(project, runner, root, exchange))
+    try:
+        with settings, contextlib.chdir(root), locked_project(root) as project, \
+                stage_threads() as (pool, stop), task_runner(runtime, root, api) as runner:
+            graph = restrict_to(project.stage_graph(), targets)
+            if exchange is not None:
+                exchange.attach(project)
+            futures = run_stages(graph, StageRunner(project, runner, root, exchange, stop),
+                                 pool)
+    except ProjectBusy as busy:  # e.g. a scheduled run while the last one still runs
+        log.error("%s", busy)
+        return Failed(message=str(busy))
     fates, errors = {}, []
     for stage, future in futures.items():
         try:

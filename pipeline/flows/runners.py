@@ -35,7 +35,7 @@ from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner
 from pipeline.core.config import RuntimeConfig
 from pipeline.core.errors import ConfigError
 from pipeline.runtime import cluster as batch
-from pipeline.runtime.jobs import init_worker
+from pipeline.runtime.jobs import init_worker, stop_workers
 
 START_A_SERVER = ("start one with `prefect server start --host 0.0.0.0` and set "
                   "PREFECT_API_URL=http://{host}:4200/api before the flow")
@@ -110,7 +110,12 @@ def task_runner(runtime: RuntimeConfig, root: Path, url: str | None) -> Iterator
         runner = ProcessPoolTaskRunner(max_workers=runtime.workers, initializer=init_worker,
                                        initargs=(runtime.threads_per_worker, os.getpid()))
         with runner:
-            yield runner
+            try:
+                yield runner
+            except BaseException:  # Ctrl-C, SIGTERM, a failed stage: no job goes on writing
+                if runner._executor is not None:
+                    stop_workers(runner._executor)
+                raise
         return
     from prefect_dask import DaskTaskRunner
 

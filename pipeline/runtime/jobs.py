@@ -144,7 +144,7 @@ def run_jobs(jobs: Sequence[Job], workers: int, threads_per_worker: int,
                 results.extend(future.result() for future in done)
             _drain(channel, bar)
         except BaseException:
-            _stop_workers(pool)
+            stop_workers(pool)
             raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
@@ -153,7 +153,7 @@ def run_jobs(jobs: Sequence[Job], workers: int, threads_per_worker: int,
         bar.close()
 
 
-def _stop_workers(pool: ProcessPoolExecutor) -> None:
+def stop_workers(pool: ProcessPoolExecutor) -> None:
     """Kill the pool's workers now: after a failure (or Ctrl-C) no job may go on to write."""
     # ProcessPoolExecutor.terminate_workers() arrives in Python 3.14; until then, its table.
     for process in list((getattr(pool, "_processes", None) or {}).values()):
