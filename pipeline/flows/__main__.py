@@ -12,6 +12,7 @@ import argparse
 import re
 import signal
 import sys
+import warnings
 from pathlib import Path
 
 from pipeline.runtime.cli import exit_on_user_error
@@ -104,6 +105,9 @@ def serve(args: argparse.Namespace) -> None:
         raise SystemExit(2)
     from pipeline.flows.pipeline import memorization_pipeline
 
+    # Prefect's runner ends on SIGTERM by itself (pausing the deployment), but warns about a
+    # coroutine of its own it never awaits; that line is noise to whoever stopped it.
+    warnings.filterwarnings("ignore", message="coroutine 'Runner.astop' was never awaited")
     schedule = ({"interval": args.interval} if args.interval is not None
                 else {"cron": args.cron})
     name = args.name or deployment_name(args.cron, args.interval)
@@ -119,7 +123,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         exit_on_user_error(lambda: run(args) if args.command == "run" else serve(args))
     except KeyboardInterrupt:
-        print("stopped; batch jobs cancelled and the DVC lock released", file=sys.stderr)
+        print("stopped" + ("; batch jobs cancelled and the DVC lock released"
+                           if args.command == "run" else ""), file=sys.stderr)
         raise SystemExit(130) from None
 
 
