@@ -28,12 +28,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     from pipeline.flows.pipeline import memorization_pipeline
-    from pipeline.params import PARAMS_FILE, load_params
+    from pipeline.params import PARAMS_FILE, check_inputs, load_params
 
     if args.command == "run":
         def run_once() -> None:
             # Bad params are one line here, before Prefect starts (it would log a traceback).
-            load_params(Path.cwd() / PARAMS_FILE)
+            check_inputs(load_params(Path.cwd() / PARAMS_FILE), Path.cwd())
             print(memorization_pipeline(project_root=str(Path.cwd()), executor=args.executor,
                                         dask_address=args.dask_address,
                                         targets=args.targets or None))
