@@ -57,12 +57,21 @@ def make_optimizer(params: Sequence[torch.Tensor], config: TrainConfig, device: 
                              fused=device in ("cpu", "cuda"))
 
 
-def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
-    for group in optimizer.param_groups:
-        group["lr"] = lr
+class _Optimized:
+    """What both kinds do the same way: one optimizer over everything they train."""
+
+    optimizer: torch.optim.Optimizer
+
+    def step(self, lr: float) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.optimizer.step()
+
+    def zero_grad(self) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
 
 
-class SingleModel:
+class SingleModel(_Optimized):
     """One model, trained exactly as a plain loop would train it."""
 
     def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
@@ -75,13 +84,6 @@ class SingleModel:
 
     def clip(self, max_norm: float) -> torch.Tensor:
         return torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm).reshape(1)
-
-    def step(self, lr: float) -> None:
-        _set_lr(self.optimizer, lr)
-        self.optimizer.step()
-
-    def zero_grad(self) -> None:
-        self.optimizer.zero_grad(set_to_none=True)
 
     def member(self, position: int) -> torch.nn.Module:
         return self.model
@@ -103,7 +105,7 @@ class _Bound:
         return functional_call(self.module, (self.params, self.buffers), args)
 
 
-class StackedModels:
+class StackedModels(_Optimized):
     """K models of one shape as one: stacked parameters, one AdamW, per-model clipping."""
 
     def __init__(self, models: list[torch.nn.Module], optimizers: list[torch.optim.Optimizer],
@@ -153,13 +155,6 @@ class StackedModels:
         for g in grads:
             g.mul_(scale.view(-1, *([1] * (g.dim() - 1))))
         return norms
-
-    def step(self, lr: float) -> None:
-        _set_lr(self.optimizer, lr)
-        self.optimizer.step()
-
-    def zero_grad(self) -> None:
-        self.optimizer.zero_grad(set_to_none=True)
 
     def member(self, position: int) -> torch.nn.Module:
         """The member's model, its weights copied out of the stack."""
