@@ -106,15 +106,28 @@ class _Bound:
 
 
 class StackedModels(_Optimized):
-    """K models of one shape as one: stacked parameters, one AdamW, per-model clipping."""
+    """K models of one shape as one: stacked parameters, one AdamW, per-model clipping; with
+    ``compile_model`` the batched loss (forward and backward) is ``torch.compile``d."""
 
     def __init__(self, models: list[torch.nn.Module], optimizers: list[torch.optim.Optimizer],
-                 objective: Objective, config: TrainConfig, device: str):
+                 objective: Objective, config: TrainConfig, device: str,
+                 compile_model: bool = False):
         self.models, self.objective, self.config, self.device = models, objective, config, device
         self.template = models[0]
         self.params, self.buffers = stack_module_state(models)
         self.optimizer = self._new_optimizer()
         self.optimizer.load_state_dict(self._merged_state(optimizers))
+        # The first member's module only lends its structure (its own weights are never read),
+        # so the batched loss is built once, and compiled once where asked: a member leaving
+        # changes K, which recompiles for the new shape, not for another module.
+        structure = models[0]
+
+        def loss(params, buffers, tokens):
+            return objective.loss(_Bound(structure, params, buffers), tokens)
+
+        self._losses = vmap(loss)
+        if compile_model:
+            self._losses = torch.compile(self._losses)
 
     def _new_optimizer(self) -> torch.optim.Optimizer:
         # A single model's matrices are decayed, its vectors not; stacked, each has one more dim.
@@ -136,15 +149,12 @@ class StackedModels(_Optimized):
 
     def losses(self, batch: torch.Tensor) -> torch.Tensor:
         """Each model's mean loss on its own batch: ``[K]`` from ``batch`` ``[K, B, S]``."""
-        def loss(params, buffers, tokens):
-            return self.objective.loss(_Bound(self.template, params, buffers), tokens)
-
         # CPU flash attention has no batching rule (vmap would loop over the models); the
         # math kernel is made of batchable operations, and measured faster here.
         kernels = sdpa_kernel(SDPBackend.MATH) if self.device == "cpu" else nullcontext()
         with warnings.catch_warnings(), kernels:
             warnings.filterwarnings("ignore", message=".*batching rule.*")
-            return vmap(loss)(self.params, self.buffers, batch)
+            return self._losses(self.params, self.buffers, batch)
 
     def clip(self, max_norm: float) -> torch.Tensor:
         """Clips each model's gradients to ``max_norm`` of its own global norm, as
