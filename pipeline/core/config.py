@@ -166,7 +166,7 @@ class RuntimeConfig(Section):
     """Sequences per forward/backward pass; gradients accumulate to the batch, so the update is
     the same up to rounding. null: the whole batch at once."""
     compile: bool = False
-    """torch.compile the model for training."""
+    """torch.compile the model for training (a stack: its batched loss)."""
     checkpoint_every: PositiveInt = 1000
     """Steps between full-state checkpoints (a killed run resumes from the last one)."""
     cluster: ClusterConfig = ClusterConfig()

@@ -72,10 +72,11 @@ def run(args: argparse.Namespace) -> None:
 
     from pipeline.dvcfile import all_stages
     from pipeline.flows.pipeline import memorization_pipeline, preflight, resolve_runtime
-    from pipeline.params import PARAMS_FILE, load_params
+    from pipeline.params import PARAMS_FILE, check_inputs, load_params
 
     root = Path.cwd()
     params = load_params(root / PARAMS_FILE)  # one line here, not inside the flow
+    check_inputs(params, root)
     names = [stage.name for stage in all_stages()]
     unknown = [t for t in args.targets if t.removeprefix("dvc.yaml:") not in names]
     if unknown:
