@@ -11,6 +11,13 @@ import pytest
 from tests.cluster.slurm_node import SingleNodeSlurm, why_not_available
 
 
+def pytest_collection_modifyitems(items):
+    """Every test here needs the Slurm node and its batch jobs (minutes): `pytest -m cluster`."""
+    for item in items:
+        if "tests/cluster/" in str(item.fspath):
+            item.add_marker(pytest.mark.cluster)
+
+
 @pytest.fixture(scope="module")
 def slurm(tmp_path_factory):
     reason = why_not_available()
