@@ -8,6 +8,7 @@ from pipeline.core import corpus
 from pipeline.core.cost import PlannedRuns, planned
 from pipeline.core.io import read_json
 from pipeline.core.layout import reference_dep
+from pipeline.core.report import fmt
 from pipeline.core.track import Artifact, Plot, Stage, Track, in_git, persistent
 from pipeline.tracks.text import layout
 from pipeline.tracks.text.config import TextParams
@@ -156,7 +157,7 @@ def artifacts(root: Path) -> list[Artifact]:
     lines = ["# Text track (Morris et al. 2025, real text)", "",
              f"Corpus: {metrics.get('corpus_name')}."]
     if law:
-        lines.append("Membership law " + ", ".join(f"{k} = {v}" for k, v in sorted(law.items())
+        lines.append("Membership law " + ", ".join(f"{k} = {fmt(v)}" for k, v in sorted(law.items())
                                                   if not isinstance(v, dict | list)) + ".")
     lines += ["", f"Report: `{root / layout.REPORT}`; figures in `{root / layout.FIGURES}`."]
     return [Artifact("text-summary", "text track: corpus, membership law, reports",
