@@ -25,7 +25,7 @@ import yaml
 from pipeline.core.io import write_json, write_text
 from pipeline.core.layout import DATA
 from pipeline.core.track import CORE_CODE, Plot, Stage, in_git
-from pipeline.params import PARAMS_FILE, Params, load_params
+from pipeline.params import PARAMS_FILE, Params, check_inputs, load_params
 from pipeline.tracks import registry, track_stages
 
 DVC_FILE = "dvc.yaml"
@@ -41,10 +41,10 @@ HEADER = """\
 
 
 def validate_file(params, root: Path) -> None:
-    """Stage validate_params: the whole file, every group and what tracks check across
-    groups, then the marker every other stage waits for (its content never changes, so a
-    valid edit reruns only the stages whose own params changed)."""
-    load_params(root / PARAMS_FILE)
+    """Stage validate_params: the whole file, every group, what tracks check across groups
+    and the input paths they name, then the marker every other stage waits for (its content
+    never changes, so a valid edit reruns only the stages whose own params changed)."""
+    check_inputs(load_params(root / PARAMS_FILE), root)
     write_json({PARAMS_FILE: "valid"}, root / MARKER)
 
 

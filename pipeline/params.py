@@ -61,6 +61,15 @@ def check_across_groups(params, source: str) -> None:
             raise ConfigError(f"{source}: invalid parameters\n  {error}") from None
 
 
+def check_inputs(params, root: Path) -> None:
+    """Every file or folder the params point at outside ``data/`` exists; else one line
+    naming the key (:class:`~pipeline.core.track.Input`)."""
+    problems = [problem for track in registry() if track.inputs
+                for item in track.inputs(params) if (problem := item.problem(root))]
+    if problems:
+        raise ConfigError(f"{root / PARAMS_FILE}: " + "; ".join(problems))
+
+
 def reference(schema: type[BaseModel] = Params, prefix: str = "") -> list[str]:
     """One Markdown table row per parameter: its key, type, default and description."""
     rows = []

@@ -3,6 +3,7 @@ tokens and FLOPs, and the hours on this machine and on named GPUs.
 
     python -m pipeline.plan                  # params.yaml
     python -m pipeline.plan --preset paper   # the papers' scale, params.yaml untouched
+    python -m pipeline.plan --cluster slurm  # and the batch jobs the flow would submit
 
 It covers every track (each declares its own plan, :mod:`pipeline.core.track`). This machine's
 rate comes from a few seconds of timed training (``--no-calibrate`` skips it); a GPU's is its
@@ -15,14 +16,19 @@ from __future__ import annotations
 
 import argparse
 import copy
+import math
 from pathlib import Path
 
 from pipeline.core.config import read_yaml
 from pipeline.core.cost import PlannedRuns, measure_flops_per_second
 from pipeline.params import PARAMS_FILE, Params, parse_params
 from pipeline.presets import PRESETS, merge
+from pipeline.runtime import cluster as batch
 from pipeline.tracks import registry
 
+# What the flow exports to its workers (pipeline.flows.runners), as the plan shows it.
+WORKER_ENV = {"PREFECT_API_URL": "<the flow's PREFECT_API_URL>",
+              "PREFECT_LOGGING_EXTRA_LOGGERS": "pipeline,stages"}
 # Dense bf16 tensor-core peaks, FLOP/s (vendor data sheets).
 GPU_PEAK_FLOPS = {"A100": 312e12, "H100": 989e12, "L4": 121e12}
 
@@ -76,6 +82,47 @@ def render(groups: list[PlannedRuns], cpu_flops: float | None, workers: int,
     return "\n".join(lines + notes)
 
 
+def render_cluster(params: Params, groups: list[PlannedRuns], cpu_flops: float | None,
+                   utilization: float, root: Path) -> str:
+    """What `python -m pipeline.flows run` would submit on ``runtime.cluster``: the number of
+    batch jobs and their hours, and the batch script each runs."""
+    runtime = params.runtime
+    cluster = runtime.cluster
+    runs = sum(g.runs for g in groups)
+    flops = sum(g.flops for g in groups)
+    per_job = batch.processes_per_job(runtime)
+    gpus = batch.gpus_per_job(runtime)
+    at_once = batch.batch_jobs_for(runtime, runs)
+    walltime = batch.walltime_hours(cluster.walltime)
+    if gpus:
+        rate, on = GPU_PEAK_FLOPS["H100"] * utilization * per_job, f"H100 at {utilization:.0%}"
+    elif cpu_flops:
+        rate, on = cpu_flops * per_job, "this machine's per-core rate"
+    else:
+        rate, on = None, ""
+    lines = ["", f"## On {cluster.kind} (runtime.cluster)", ""]
+    queue = f", partition/queue {cluster.queue}" if cluster.queue else ""
+    lines.append(f"{runs:,} training runs, {per_job} at a time in each batch job "
+                 f"({cluster.cores} core(s), {cluster.memory}, {gpus} GPU(s), walltime "
+                 f"{cluster.walltime}{queue}"
+                 f"); at most {at_once} batch job(s) at once (runtime.cluster.max_jobs "
+                 f"{cluster.max_jobs}).")
+    if rate:
+        busy = flops / rate / 3600  # batch-job hours of training, if the runs split evenly
+        jobs = max(at_once, math.ceil(busy / walltime)) if runs else 0
+        lines.append(f"Training alone: {busy:,.3g} batch-job hours ({on}); the flow submits "
+                     f"about {jobs:,} batch job(s), at most {jobs * walltime:,.3g} hours "
+                     f"booked ({jobs * walltime * cluster.cores:,.3g} core-hours"
+                     + (f", {jobs * walltime * gpus:,.3g} GPU-hours" if gpus else "")
+                     + f"); about {busy / max(at_once, 1):,.3g} hours of wall time.")
+        if busy / max(at_once, 1) > walltime:
+            lines.append("A batch job cut off by its walltime is replaced by a new one; its "
+                         "training runs resume from their last checkpoint.")
+    lines += ["", "Each batch job runs (the flow fills in its scheduler's address):", "",
+              "```sh", batch.batch_script(runtime, root, WORKER_ENV).rstrip(), "```"]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--params", default=PARAMS_FILE)
@@ -83,12 +130,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-calibrate", action="store_true",
                         help="skip timing this machine (GPU estimates only)")
     parser.add_argument("--gpu-utilization", type=float, default=0.2)
+    parser.add_argument("--cluster", choices=batch.BATCH_KINDS,
+                        help="show the batch jobs on this kind (default: runtime.cluster.kind "
+                             "when it is one)")
     args = parser.parse_args(argv)
     params = load(args.params, args.preset)
+    if args.cluster:
+        cluster = params.runtime.cluster.model_copy(update={"kind": args.cluster})
+        params = params.model_copy(update={"runtime": params.runtime.model_copy(
+            update={"cluster": cluster})})
     runtime = params.runtime
     cpu = None if args.no_calibrate else measure_flops_per_second(
         threads=runtime.threads_per_worker)
-    print(render(plan(params), cpu, runtime.workers, args.gpu_utilization))
+    groups = plan(params)
+    print(render(groups, cpu, runtime.workers, args.gpu_utilization))
+    if batch.is_batch(runtime):
+        root = Path(args.params).resolve().parent
+        print(render_cluster(params, groups, cpu, args.gpu_utilization, root))
 
 
 if __name__ == "__main__":

@@ -61,7 +61,8 @@ def test_sequence_entropy_follows_first_token_convention(tiny_params):
          "capacity.score.first_token", "'skip' or 'bos'"),
         (lambda p: p["capacity"].pop("train"), "capacity.train", "Field required"),
         (lambda p: p["runtime"].update(workers=0), "runtime.workers", "greater than 0"),
-        (lambda p: p["runtime"].update(executor="ray"), "runtime.executor", "'local' or 'dask'"),
+        (lambda p: p["runtime"].update(cluster={"kind": "ray"}), "runtime.cluster.kind",
+         "'slurm'"),
         (lambda p: p.update(foo=1), "foo", "Extra inputs"),
     ],
 )
@@ -172,3 +173,24 @@ def test_fineweb_local_preset_points_the_text_track_at_the_shared_sample(tmp_pat
     assert [(c.n_layer, c.d_model) for c in text.configs] == [(1, 32)]
     assert text.dataset_sizes[0] == 64 and text.dataset_sizes[-1] == 16_384
     assert load_params(path).capacity == load_params(DEFAULT_PARAMS).capacity  # text only
+
+
+def test_paths_the_params_point_at_are_checked_naming_the_key(tmp_path, tiny_params):
+    from pipeline.params import check_inputs
+
+    tiny_params["corpus"].update(source="local", path="docs/*.parquet")
+    tiny_params["profiles"].update(model_source="hf", hf_models=["models/a", "models/b"])
+    params = parse_params(tiny_params)
+    with pytest.raises(ConfigError) as error:
+        check_inputs(params, tmp_path)
+    assert "corpus.path: no file matches docs/*.parquet" in str(error.value)
+    assert "profiles.hf_models.0: models/a does not exist" in str(error.value)
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "one.parquet").write_bytes(b"")
+    for name in ("a", "b"):
+        (tmp_path / "models" / name).mkdir(parents=True)
+    (tmp_path / "models" / "a" / "config.json").write_text("{}")
+    with pytest.raises(ConfigError, match="profiles.hf_models.1: models/b has no config.json"):
+        check_inputs(params, tmp_path)
+    (tmp_path / "models" / "b" / "config.json").write_text("{}")
+    check_inputs(params, tmp_path)

@@ -104,6 +104,53 @@ class TrainConfig(Section):
     then only the progress bar's scale. Not reproducible step for step. null: step-based."""
 
 
+class ClusterConfig(Section):
+    """Where the Prefect flow runs jobs: this machine, a Dask cluster, or batch jobs on Slurm,
+    PBS or LSF (through dask-jobqueue: each batch job is a Dask worker the flow scales up to
+    the stale jobs and cancels at the end). `python -m pipeline.plan` prints the batch script."""
+
+    kind: Literal["local", "dask", "slurm", "pbs", "lsf"] = "local"
+    """local: a process pool here (runtime.workers); dask: a Dask cluster (`address`, or a
+    LocalCluster here); slurm | pbs | lsf: batch jobs submitted by the flow."""
+    address: str | None = None
+    """dask only: tcp://host:port of a running scheduler; null starts a LocalCluster."""
+    cores: PositiveInt = 1
+    """Batch kinds: CPU cores per batch job; it runs cores / runtime.threads_per_worker
+    jobs at once."""
+    memory: str = "4GB"
+    """Batch kinds: memory per batch job (e.g. 16GB)."""
+    walltime: str = "01:00:00"
+    """Batch kinds: time limit of each batch job (HH:MM:SS); a job cut off by it is retried
+    in a new batch job, resuming from its last checkpoint."""
+    queue: str | None = None
+    """Batch kinds: the Slurm partition or PBS/LSF queue; null: the cluster's default."""
+    account: str | None = None
+    """Batch kinds: the account (project) to charge; null: your default."""
+    gpus_per_job: Annotated[int, Field(ge=0)] | None = None
+    """Batch kinds: GPUs per batch job; null: 1 when runtime.device is cuda, else 0."""
+    max_jobs: PositiveInt = 4
+    """Batch kinds: at most this many batch jobs at once (the flow scales between 0 and it)."""
+    idle_seconds: PositiveInt = 60
+    """Batch kinds: a batch job idle this long is cancelled (kept between stages)."""
+    directives: list[str] = []
+    """Batch kinds: extra lines for the batch script's header, without the prefix (e.g.
+    --constraint=a100 for Slurm)."""
+    prologue: list[str] = []
+    """Batch kinds: shell lines run before the worker starts (e.g. module load, activating
+    the project's virtual environment)."""
+    python: str | None = None
+    """Batch kinds: the Python on the nodes, with this project installed; null: this one."""
+    interface: str | None = None
+    """Network interface the scheduler and workers listen on (e.g. ib0); null: the default."""
+    shared_filesystem: bool = True
+    """true: workers see the project at the same path. false: each job pulls its inputs from
+    the DVC remote into a scratch folder of its own and pushes its outputs there; the flow
+    pulls them into the workspace."""
+    dvc_remote: str | None = None
+    """shared_filesystem false: the DVC remote jobs exchange data through; null: the
+    project's default remote."""
+
+
 class RuntimeConfig(Section):
     """How and where the work runs. Never part of a result's fingerprint."""
 
@@ -119,13 +166,11 @@ class RuntimeConfig(Section):
     """Sequences per forward/backward pass; gradients accumulate to the batch, so the update is
     the same up to rounding. null: the whole batch at once."""
     compile: bool = False
-    """torch.compile the model for training."""
+    """torch.compile the model for training (a stack: its batched loss)."""
     checkpoint_every: PositiveInt = 1000
     """Steps between full-state checkpoints (a killed run resumes from the last one)."""
-    executor: Literal["local", "dask"] = "local"
-    """Where the Prefect flow runs jobs: local (a process pool) or dask."""
-    dask_address: str | None = None
-    """dask only: tcp://host:port of a running scheduler; null starts a LocalCluster."""
+    cluster: ClusterConfig = ClusterConfig()
+    """Where the Prefect flow runs jobs (`dvc repro` always uses the local pool)."""
     stack_models: bool = False
     """Train models of one shape and one train config (a grid's N × seed runs) together, in one
     batched forward and backward pass; each keeps its data, optimizer, early stop and folder,

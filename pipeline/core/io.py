@@ -1,7 +1,11 @@
 """Atomic artifact writing and checked reading: an interrupted stage never leaves a
 half-written file, and a missing or corrupt input names the file. Artifacts get the
 permissions the umask gives (0644 / 0755 by default), and a metrics file is strict JSON.
-Token datasets are Parquet with one fixed-size integer list per sequence."""
+Token datasets are Parquet with one fixed-size integer list per sequence.
+
+polars is imported by the functions that read or write a frame, not with the module: the
+trainer writes through this module and runs where polars is not installed (the GPU check,
+``python -m pipeline.benchmark gpu``, on an image with torch and transformers)."""
 
 from __future__ import annotations
 
@@ -12,14 +16,17 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import polars as pl
 
 from pipeline.core.errors import ArtifactError
 
+if TYPE_CHECKING:
+    import polars as pl
+
 TOKENS = "tokens"
-POLARS_TOKEN_DTYPES = {"uint8": pl.UInt8, "uint16": pl.UInt16, "int32": pl.Int32}
+POLARS_TOKEN_DTYPES = {"uint8": "UInt8", "uint16": "UInt16", "int32": "Int32"}  # pl.<name>
 
 
 def _temporary_sibling(path: Path) -> Path:
@@ -74,6 +81,8 @@ def write_csv(frame: pl.DataFrame, path: str | Path) -> None:
 
 
 def read_parquet(path: str | Path, columns: list[str] | None = None) -> pl.DataFrame:
+    import polars as pl
+
     path = Path(path)
     if not path.is_file():
         raise ArtifactError(f"{path}: missing (run the stage that produces it first)")
@@ -113,7 +122,9 @@ def write_text(text: str, path: str | Path) -> None:
 
 def tokens_frame(tokens: np.ndarray, token_dtype: str) -> pl.DataFrame:
     """One row per sequence; ``tokens`` is a fixed-size integer list (Arrow FixedSizeList)."""
-    dtype = POLARS_TOKEN_DTYPES[token_dtype]
+    import polars as pl
+
+    dtype = getattr(pl, POLARS_TOKEN_DTYPES[token_dtype])
     return pl.DataFrame(
         {TOKENS: tokens.astype(np.dtype(token_dtype))},
         schema={TOKENS: pl.Array(dtype, tokens.shape[1])},
@@ -126,6 +137,8 @@ def write_tokens(tokens: np.ndarray, token_dtype: str, path: str | Path) -> None
 
 def read_tokens(path: str | Path) -> np.ndarray:
     """Read a token Parquet back into an ``int64`` array ``[n, seq_len]``."""
+    import polars as pl
+
     frame = read_parquet(path, columns=[TOKENS])
     if not isinstance(frame.schema[TOKENS], pl.Array):
         raise ArtifactError(f"{path}: column {TOKENS!r} is not a fixed-size list")

@@ -57,12 +57,21 @@ def make_optimizer(params: Sequence[torch.Tensor], config: TrainConfig, device: 
                              fused=device in ("cpu", "cuda"))
 
 
-def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
-    for group in optimizer.param_groups:
-        group["lr"] = lr
+class _Optimized:
+    """What both kinds do the same way: one optimizer over everything they train."""
+
+    optimizer: torch.optim.Optimizer
+
+    def step(self, lr: float) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.optimizer.step()
+
+    def zero_grad(self) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
 
 
-class SingleModel:
+class SingleModel(_Optimized):
     """One model, trained exactly as a plain loop would train it."""
 
     def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
@@ -75,13 +84,6 @@ class SingleModel:
 
     def clip(self, max_norm: float) -> torch.Tensor:
         return torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm).reshape(1)
-
-    def step(self, lr: float) -> None:
-        _set_lr(self.optimizer, lr)
-        self.optimizer.step()
-
-    def zero_grad(self) -> None:
-        self.optimizer.zero_grad(set_to_none=True)
 
     def member(self, position: int) -> torch.nn.Module:
         return self.model
@@ -103,16 +105,29 @@ class _Bound:
         return functional_call(self.module, (self.params, self.buffers), args)
 
 
-class StackedModels:
-    """K models of one shape as one: stacked parameters, one AdamW, per-model clipping."""
+class StackedModels(_Optimized):
+    """K models of one shape as one: stacked parameters, one AdamW, per-model clipping; with
+    ``compile_model`` the batched loss (forward and backward) is ``torch.compile``d."""
 
     def __init__(self, models: list[torch.nn.Module], optimizers: list[torch.optim.Optimizer],
-                 objective: Objective, config: TrainConfig, device: str):
+                 objective: Objective, config: TrainConfig, device: str,
+                 compile_model: bool = False):
         self.models, self.objective, self.config, self.device = models, objective, config, device
         self.template = models[0]
         self.params, self.buffers = stack_module_state(models)
         self.optimizer = self._new_optimizer()
         self.optimizer.load_state_dict(self._merged_state(optimizers))
+        # The first member's module only lends its structure (its own weights are never read),
+        # so the batched loss is built once, and compiled once where asked: a member leaving
+        # changes K, which recompiles for the new shape, not for another module.
+        structure = models[0]
+
+        def loss(params, buffers, tokens):
+            return objective.loss(_Bound(structure, params, buffers), tokens)
+
+        self._losses = vmap(loss)
+        if compile_model:
+            self._losses = torch.compile(self._losses)
 
     def _new_optimizer(self) -> torch.optim.Optimizer:
         # A single model's matrices are decayed, its vectors not; stacked, each has one more dim.
@@ -134,15 +149,12 @@ class StackedModels:
 
     def losses(self, batch: torch.Tensor) -> torch.Tensor:
         """Each model's mean loss on its own batch: ``[K]`` from ``batch`` ``[K, B, S]``."""
-        def loss(params, buffers, tokens):
-            return self.objective.loss(_Bound(self.template, params, buffers), tokens)
-
         # CPU flash attention has no batching rule (vmap would loop over the models); the
         # math kernel is made of batchable operations, and measured faster here.
         kernels = sdpa_kernel(SDPBackend.MATH) if self.device == "cpu" else nullcontext()
         with warnings.catch_warnings(), kernels:
             warnings.filterwarnings("ignore", message=".*batching rule.*")
-            return vmap(loss)(self.params, self.buffers, batch)
+            return self._losses(self.params, self.buffers, batch)
 
     def clip(self, max_norm: float) -> torch.Tensor:
         """Clips each model's gradients to ``max_norm`` of its own global norm, as
@@ -153,13 +165,6 @@ class StackedModels:
         for g in grads:
             g.mul_(scale.view(-1, *([1] * (g.dim() - 1))))
         return norms
-
-    def step(self, lr: float) -> None:
-        _set_lr(self.optimizer, lr)
-        self.optimizer.step()
-
-    def zero_grad(self) -> None:
-        self.optimizer.zero_grad(set_to_none=True)
 
     def member(self, position: int) -> torch.nn.Module:
         """The member's model, its weights copied out of the stack."""

@@ -66,6 +66,28 @@ class Stage:
 
 
 @dataclass(frozen=True)
+class Input:
+    """A path params.yaml points at, by its key: a file, a folder, or a glob (``*`` in it)
+    that must match at least one file; ``must_hold`` names a file a folder must contain."""
+
+    key: str
+    path: str
+    must_hold: str | None = None
+
+    def problem(self, root: Path) -> str | None:
+        """Why the input is not usable, or None."""
+        where = Path(self.path) if Path(self.path).is_absolute() else root / self.path
+        if any(mark in self.path for mark in "*?["):
+            found = list(Path(where.anchor).glob(str(where.relative_to(where.anchor))))
+            return None if found else f"{self.key}: no file matches {self.path}"
+        if not where.exists():
+            return f"{self.key}: {self.path} does not exist"
+        if self.must_hold and not (where / self.must_hold).is_file():
+            return f"{self.key}: {self.path} has no {self.must_hold}"
+        return None
+
+
+@dataclass(frozen=True)
 class Plot:
     """A DVC plot (dvc.yaml's top-level ``plots``): ``y`` maps a data file to its column(s)."""
 
@@ -90,7 +112,10 @@ class Track:
     """A track as the pipeline knows it. ``params`` is what its stages read (``runtime`` and
     its own group, named ``name``). ``plan(params)``, ``check(params)`` and presets see the
     whole ``params.yaml`` (another group's values, such as the corpus's sequence length, are
-    read there, never imported)."""
+    read there, never imported). ``inputs(params)`` names the files and folders the params
+    point at outside ``data/`` (a local corpus, model folders) by their keys, so that a
+    missing one stops ``validate_params`` naming the key, before any stage removes an
+    output."""
 
     name: str
     order: int  # where its group and stages come in params.yaml, dvc.yaml and the docs
@@ -101,6 +126,7 @@ class Track:
     presets: Mapping[str, dict] = field(default_factory=dict)
     plan: Callable[[Any], list] | None = None
     check: Callable[[Any], None] | None = None
+    inputs: Callable[[Any], list[Input]] | None = None
     artifacts: Callable[[Path], list[Artifact]] | None = None
 
     def __post_init__(self) -> None:

@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-import polars as pl
 import torch
 
 from pipeline.core.config import RuntimeConfig, TrainConfig
@@ -85,7 +84,7 @@ class TrainJob:
     train: TrainConfig
     seed: int
     model_dir: Path
-    curve_path: Path
+    curve_path: Path | None  # None: no curve file (a benchmark's run; no polars needed)
     checkpoint_dir: Path
     data_fingerprint: str = ""
     runtime: RuntimeConfig = field(default=RuntimeConfig(), compare=False)
@@ -131,7 +130,8 @@ class TrainJob:
         """True when ``model_dir`` holds a model trained with exactly these settings, whose
         files still match their checksums (a damaged one is retrained, with a warning)."""
         path = self.model_dir / TRAINING_FILE
-        if not path.is_file() or not self.curve_path.is_file():
+        if not path.is_file() or (self.curve_path is not None
+                                  and not self.curve_path.is_file()):
             return False
         try:
             if read_json(path).get("fingerprint") != self.fingerprint:
@@ -355,7 +355,8 @@ class Trainer:
             return SingleModel(member.model, member.optimizer, member.job.objective,
                                self.runtime.compile)
         return StackedModels([m.model for m in members], [m.optimizer for m in members],
-                             members[0].job.objective, self.config, self.device)
+                             members[0].job.objective, self.config, self.device,
+                             self.runtime.compile)
 
     def _resume(self, member: _Member) -> int:
         job = member.job
@@ -446,7 +447,10 @@ class Trainer:
             tokens_per_second=round(state.trained_tokens / max(state.train_seconds, 1e-9), 1),
             device=self.device, precision=self.precision, fingerprint=job.fingerprint,
             train_seconds=round(state.train_seconds, 3), budget_seconds=self.config.budget_seconds)
-        write_csv(pl.DataFrame(state.curve), job.curve_path)
+        if job.curve_path is not None:
+            import polars as pl  # here only: the trainer runs where polars is not installed
+
+            write_csv(pl.DataFrame(state.curve), job.curve_path)
         model.cpu().save_pretrained(job.model_dir, extra_files={TRAINING_FILE: asdict(summary)})
         model.to(self.device)
         seal(job.model_dir)

@@ -69,6 +69,8 @@ def init_worker(threads: int, parent: int | None = None) -> None:
     as the worker may only get here after its parent is gone) ends."""
     set_threads(threads)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    for noisy in ("httpx", "httpcore"):  # a line per Prefect API request otherwise
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     threading.Thread(target=_exit_with_parent, args=(parent or os.getppid(),), daemon=True,
                      name="exit-with-parent").start()
 
@@ -142,7 +144,7 @@ def run_jobs(jobs: Sequence[Job], workers: int, threads_per_worker: int,
                 results.extend(future.result() for future in done)
             _drain(channel, bar)
         except BaseException:
-            _stop_workers(pool)
+            stop_workers(pool)
             raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
@@ -151,7 +153,7 @@ def run_jobs(jobs: Sequence[Job], workers: int, threads_per_worker: int,
         bar.close()
 
 
-def _stop_workers(pool: ProcessPoolExecutor) -> None:
+def stop_workers(pool: ProcessPoolExecutor) -> None:
     """Kill the pool's workers now: after a failure (or Ctrl-C) no job may go on to write."""
     # ProcessPoolExecutor.terminate_workers() arrives in Python 3.14; until then, its table.
     for process in list((getattr(pool, "_processes", None) or {}).values()):

@@ -5,12 +5,12 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from pipeline.tracks.capacity.fit import (
-    alpha_metrics,
-    capacity_by_config,
-    fit_alpha,
-    with_paper_columns,
-)
+from pipeline.core.report import render
+from pipeline.tracks.capacity.config import CapacityConfig
+from pipeline.tracks.capacity.findings import capacity_findings
+from pipeline.tracks.capacity.fit import capacity_by_config, fit_alpha, with_paper_columns
+from pipeline.tracks.capacity.report import TEMPLATES, shape_rows
+from tests.conftest import TINY_PARAMS
 
 
 def totals_frame(alpha: float, params: dict[str, int], noise: float = 0.0) -> pl.DataFrame:
@@ -26,9 +26,14 @@ def totals_frame(alpha: float, params: dict[str, int], noise: float = 0.0) -> pl
                     "params": n_params, "n_sequences": n, "seed": seed,
                     "dataset_bits": dataset_bits,
                     "memorized_bits": min(dataset_bits, alpha * n_params) + sign * noise,
-                    "converged": n != 32,
+                    "converged": n != 32, "steps": 100, "device": "cpu", "precision": "fp32",
                 })
     return pl.DataFrame(rows)
+
+
+def findings_of(capacity: pl.DataFrame, totals: pl.DataFrame):
+    config = CapacityConfig.model_validate(TINY_PARAMS["capacity"])
+    return capacity_findings(config, fit_alpha(capacity), capacity, totals)
 
 
 def test_capacity_is_the_max_over_n_of_seed_means_and_alpha_is_recovered():
@@ -63,14 +68,12 @@ def test_paper_columns_only_where_the_setting_is_the_papers():
     paper = with_paper_columns(capacity, 2048, 64)
     assert paper["paper_bits_per_param_bf16"][0] == 3.93
     assert with_paper_columns(capacity, 256, 32)["paper_bits_per_param_bf16"][0] is None
-    metrics = alpha_metrics(fit_alpha(capacity), paper, totals)
+    metrics = findings_of(paper, totals).metrics()
     assert metrics["runs"] == 12 and metrics["runs_not_converged"] == 2
     assert metrics["paper_alpha_bits_per_param"] == 3.64
 
 
 def test_a_maximum_where_the_data_ran_out_is_data_limited_not_a_plateau():
-    from pipeline.tracks.capacity.report import data_limited_section
-
     # A: everything memorized up to N = 4, less beyond (under-trained there): the maximum
     # sits where the data ran out, although the largest dataset holds far more bits.
     totals = totals_frame(3.6, {"L1-D32": 200, "L2-D32": 10_000}).with_columns(
@@ -82,7 +85,9 @@ def test_a_maximum_where_the_data_ran_out_is_data_limited_not_a_plateau():
     assert limited["data_limited"] and not limited["grid_exceeds_capacity"]
     plateau = capacity.filter(pl.col("config") == "L1-D32").row(0, named=True)
     assert not plateau["data_limited"] and plateau["grid_exceeds_capacity"]
-    flagged = [line for line in data_limited_section(capacity, totals) if line.startswith("- ")]
+    findings = findings_of(with_paper_columns(capacity, 256, 32), totals)
+    report = render(TEMPLATES, "report.md.j2", findings=findings, shape_rows=shape_rows(findings))
+    flagged = [line for line in report.splitlines() if line.startswith("- **")]
     assert len(flagged) == 1 and flagged[0].startswith("- **L2-D32**: capacity read at N = 4")
     assert "100.0% of the dataset" in flagged[0] and "plateau is not resolved" in flagged[0]
 

@@ -105,6 +105,32 @@ def test_a_model_that_stops_early_leaves_the_stack(tmp_path):
         assert b.is_done() and not b.checkpoint_dir.exists()
 
 
+def test_runtime_compile_compiles_a_stack_and_changes_no_result(tmp_path, monkeypatch):
+    # Dynamo's eager backend: the stack's loss is traced and run as compiled code would be,
+    # in seconds (the default backend takes a minute to compile on a CPU). A member that stops
+    # early changes the stack's size, which the compiled loss must follow.
+    compiled = []
+
+    def eager_compile(fn, **options):
+        compiled.append(fn)
+        return torch._dynamo.optimize("eager")(fn)
+
+    monkeypatch.setattr(torch, "compile", eager_compile)
+    torch._dynamo.reset()
+    settings = dict(steps=300, batch_size=2, lr=0.02, eval_points=30, early_stop=True)
+    grid = [(0, 2), (1, 16)]
+    plain = [make_job(tmp_path / "plain", s, n, **settings) for s, n in grid]
+    fast = [make_job(tmp_path / "compiled", s, n, runtime={"compile": True}, **settings)
+            for s, n in grid]
+    expected = StackedTrainJob(tuple(plain)).run()
+    assert not compiled
+    summaries = StackedTrainJob(tuple(fast)).run()
+    assert len(compiled) == 1
+    assert summaries[0].steps == expected[0].steps < 300 == summaries[1].steps
+    for a, b in zip(plain, fast, strict=True):
+        assert_same_model(a, b, rel=1e-3, atol=1e-4)
+
+
 class Interrupt(Exception):
     pass
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -95,6 +95,14 @@ def test_trained_run_is_skipped_until_its_settings_change(tmp_path):
     assert make_job(tmp_path, steps=10, runtime={"workers": 2, "micro_batch_size": 2,
                                                  "checkpoint_every": 3}).is_done()
     assert not make_job(tmp_path, steps=10, lr=0.02).is_done()
+
+
+def test_a_run_without_a_curve_path_writes_no_curve(tmp_path):
+    # The benchmarks' runs: the trainer then needs no polars (pipeline.benchmark.gpu).
+    job = replace(make_job(tmp_path, steps=10), curve_path=None)
+    summary = train_model(job)
+    assert summary.steps == 10 and job.is_done()
+    assert not (tmp_path / "curve.csv").exists()
 
 
 def test_warmup_then_cosine_to_min_lr():

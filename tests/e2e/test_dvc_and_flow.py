@@ -146,7 +146,7 @@ def test_flow_on_a_dask_cluster_gives_what_dvc_repro_gives(project, prefect_api,
     params = json.loads(json.dumps(TINY_PARAMS))
     params["runtime"]["workers"] = 2  # runtime never changes a result
     twin = copy_project(tmp_path_factory.mktemp("dask"), params)
-    fates = run_flow(twin, executor="dask")  # a LocalCluster of 2 worker processes
+    fates = run_flow(twin, cluster="dask")  # a LocalCluster of 2 worker processes
     assert set(fates.values()) == {"ran"}, fates
     ours, theirs = weights(twin), weights(project)
     # capacity, text grid, oracle + same-size, ground truth: reference + 2 N, profiles ladder,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -15,6 +16,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from pipeline.dvcfile import all_stages
 from tests.conftest import TINY_PARAMS, copy_project
 from tests.e2e.test_dvc_and_flow import assert_up_to_date
 
@@ -47,15 +49,34 @@ def test_a_flow_run_shows_its_work(tmp_path, prefect_api):
     assert state.is_completed()
     tasks, logs, artifacts = asyncio.run(run_details(state.state_details.flow_run_id))
 
-    names = {task.name for task in tasks}
-    assert {"validate_params", "capacity_train", "text_report"} <= names
-    assert "capacity_train: L1-D8-N4-S0" in names and "text_train: L1-D8-N32-S0" in names
+    by_name = {task.name: task for task in tasks}
+    stages = [stage.name for stage in all_stages()]
+    assert set(stages) <= by_name.keys()  # every stage is a task run
+    assert "capacity_train: L1-D8-N4-S0" in by_name and "text_train: L1-D8-N32-S0" in by_name
+    # Edges: a stage's task run waits for its upstream stages' task runs.
+    waits = {str(i.id) for i in by_name["capacity_train"].task_inputs.get("wait_for", [])}
+    assert str(by_name["capacity_data"].id) in waits
     messages = "\n".join(log.message for log in logs)
     assert "alpha = " in messages  # the fit stage's own INFO line
     assert "L1-D8-N16-S0: 40 steps" in messages  # a training run's summary line
+    assert "TrainSummary(" not in messages and "HTTP Request" not in messages
     assert not [log.message for log in logs if log.level >= 40], "error lines in the run"
-    keys = {artifact.key for artifact in artifacts}
-    assert {"capacity-summary", "capacity-by-shape", "text-summary"} <= keys
+    by_key = {artifact.key: artifact for artifact in artifacts}
+    tracks = ("capacity", "text", "profiles", "retention")
+    assert {f"{t}-summary" for t in tracks} | {f"{t}-report" for t in tracks} <= by_key.keys()
+    for track in tracks:
+        summary = by_key[f"{track}-summary"].data
+        assert "/artifacts/artifact/" in summary, summary  # a link that opens in the UI
+        assert "file://" not in summary and "report.md`" not in summary
+        assert not re.search(r"\d\.\d{5,}", summary), summary  # rounded as the reports
+    assert "# " in by_key["capacity-report"].data  # the report itself, rendered by the UI
+
+    again = memorization_pipeline(project_root=str(project), return_state=True)
+    tasks, _, _ = asyncio.run(run_details(again.state_details.flow_run_id))
+    cached = {task.name: task.state for task in tasks if task.name in stages}
+    assert cached.keys() == set(stages)  # up-to-date stages are task runs too
+    assert all(state.name == "Cached" and "up to date" in state.message
+               for state in cached.values())
 
 
 def free_port() -> int:
@@ -113,8 +134,8 @@ def test_a_served_schedule_fires_and_leaves_dvc_up_to_date(tmp_path):
     try:
         wait_for(lambda: api_json(f"{api}/health"), 120, "the Prefect server")
         serving = subprocess.Popen(
-            [sys.executable, "-m", "pipeline.flows", "serve", "--name", "every-20s",
-             "--interval", "20"], cwd=project, env=env, start_new_session=True,
+            [sys.executable, "-m", "pipeline.flows", "serve", "--interval", "20"],
+            cwd=project, env=env, start_new_session=True,
             stdout=(logs / "serve.log").open("w"), stderr=subprocess.STDOUT)
 
         def completed_scheduled_run():
@@ -124,11 +145,18 @@ def test_a_served_schedule_fires_and_leaves_dvc_up_to_date(tmp_path):
 
         runs = wait_for(completed_scheduled_run, 900, "a scheduled run to complete")
         assert runs[0]["name"]
+        deployments = api_json(f"{api}/deployments/filter", {}) or []
+        assert [d["name"] for d in deployments] == ["memorization-pipeline-every-20s"]
     finally:
         if serving is not None:
             stop(serving)
         stop(server)
     server_log = (logs / "server.log").read_text()
     assert "Can't evaluate bulk DML" not in server_log
+    # The serving terminal: humane lines, and SIGTERM ends it without a traceback.
+    served = (logs / "serve.log").read_text()
+    for noise in ("HTTP Request", "Updating lock file", "Traceback", "it/s]"):
+        assert noise not in served, noise
+    assert serving.returncode in (0, 130, -signal.SIGTERM), serving.returncode
     assert_up_to_date(project)
 

@@ -392,14 +392,25 @@ def test_a_corrupt_input_is_one_line_naming_the_file(project, stage):
 
 def test_a_missing_local_corpus_is_named(project):
     set_params(project, lambda p: p["corpus"].update(source="local",
-                                                            path="nowhere/corpus.parquet"))
+                                                     path="nowhere/corpus.parquet"))
     assert_one_line_error(run_stage(project, "corpus_build"), "nowhere/corpus.parquet")
+
+
+def test_a_missing_local_corpus_stops_dvc_repro_at_validation_naming_the_key(project):
+    """Before any stage removes an output: the corpus built earlier is still there."""
+    set_params(project, lambda p: p["corpus"].update(source="local",
+                                                     path="nowhere/corpus.parquet"))
+    before = (project / "data/corpus/members.parquet").read_bytes()
+    result = dvc(project, "repro")
+    assert result.returncode != 0
+    assert "corpus.path: nowhere/corpus.parquet does not exist" in result.stderr
+    assert (project / "data/corpus/members.parquet").read_bytes() == before
 
 
 def test_a_corrupt_local_corpus_is_named(project):
     garbage(project / "corpus.parquet")
     set_params(project, lambda p: p["corpus"].update(source="local",
-                                                            path="corpus.parquet"))
+                                                     path="corpus.parquet"))
     assert_one_line_error(run_stage(project, "corpus_build"), "corpus.parquet")
 
 

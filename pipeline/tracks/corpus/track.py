@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pipeline.core import corpus as shared
-from pipeline.core.track import Stage, Track, in_git
+from pipeline.core.track import Input, Stage, Track, in_git
 from pipeline.tracks.corpus.config import CorpusParams
 from pipeline.tracks.corpus.prepare import build_corpus
 
@@ -30,8 +30,13 @@ PRESETS = {
     "fineweb-local": {"source": "local", "path": "../shared/data/fineweb-legal-2800.parquet"},
 }
 
+def inputs(params) -> list[Input]:
+    corpus = params.corpus
+    return [Input("corpus.path", corpus.path)] if corpus.source == "local" else []
+
+
 TRACK = Track(
     name="corpus", order=10,
     summary="The shared text corpus (documents → deduplicated sequences in four pools).",
-    params=CorpusParams, stages=STAGES, presets=PRESETS,
+    params=CorpusParams, stages=STAGES, presets=PRESETS, inputs=inputs,
 )

@@ -31,7 +31,7 @@ class DataConfig(Section):
     pre-tokenized sequences (``source: tokens``, e.g. the Pile as Pythia saw it)."""
 
     source: Literal["text-corpus", "tokens"] = "text-corpus"
-    """text-corpus: the text track's sequences (data/text/corpus) | tokens: Parquet files of
+    """text-corpus: the shared corpus's sequences (data/corpus) | tokens: Parquet files of
     pre-tokenized sequences at members_path and nonmembers_path."""
     members_path: str | None = None
     """tokens only: Parquet file of member sequences (a list of token ids per row)."""

@@ -8,7 +8,7 @@ from pipeline.core import corpus
 from pipeline.core.cost import PlannedRuns, planned
 from pipeline.core.io import read_json
 from pipeline.core.layout import reference_dep
-from pipeline.core.track import Artifact, Plot, Stage, Track, in_git, persistent
+from pipeline.core.track import Artifact, Input, Plot, Stage, Track, in_git, persistent
 from pipeline.tracks.profiles import layout, predictor, score
 from pipeline.tracks.profiles.analysis import analyse
 from pipeline.tracks.profiles.config import ProfilesParams
@@ -119,6 +119,19 @@ def plan(params) -> list[PlannedRuns]:
                     train.steps, [train.batch_size]) for m in profiles.ladder]
 
 
+def inputs(params) -> list[Input]:
+    """The Hugging Face folders scored (model_source hf) and the pre-tokenized files."""
+    profiles = params.profiles
+    found = []
+    if profiles.model_source == "hf":
+        found += [Input(f"profiles.hf_models.{i}", folder, must_hold="config.json")
+                  for i, folder in enumerate(profiles.hf_models)]
+    if profiles.data.source == "tokens":
+        found += [Input("profiles.data.members_path", profiles.data.members_path),
+                  Input("profiles.data.nonmembers_path", profiles.data.nonmembers_path)]
+    return found
+
+
 def artifacts(root: Path) -> list[Artifact]:
     path = root / layout.METRICS
     if not path.is_file():
@@ -138,5 +151,5 @@ TRACK = Track(
     name="profiles", order=40,
     summary="The profiles track (Chen, Han, Miyao 2024, memorization across model sizes).",
     params=ProfilesParams, stages=STAGES, plots=PLOTS, presets=PRESETS, plan=plan,
-    artifacts=artifacts,
+    inputs=inputs, artifacts=artifacts,
 )
