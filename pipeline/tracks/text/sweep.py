@@ -1,5 +1,5 @@
 """Sweeps behind the text track's defaults (a script, not a stage): ``python -m
-pipeline.text_sweep oracle`` (docs/text.md records what they measured).
+pipeline.tracks.text.sweep oracle`` (docs/text.md records what they measured).
 
 ``oracle``: the oracle's trade-off between data, steps and shape. Each variant trains an oracle
 candidate on (a share of) the reference pool of the current project's corpus with the core
@@ -23,10 +23,10 @@ from pathlib import Path
 import torch
 
 from pipeline.core import corpus
-from pipeline.core.config import ModelConfig, RuntimeConfig
+from pipeline.core.config import ModelConfig, RuntimeConfig, load
 from pipeline.core.model import GPT
 from pipeline.core.scoring import sequence_nll_bits
-from pipeline.params import load_params
+from pipeline.tracks.text.config import TextParams
 from pipeline.tracks.text.grid import FIRST_TOKEN, make_job, parameter_count, uniform_bits
 
 # (label, n_layer, d_model, n_head, steps, share of the reference pool[, weight decay])
@@ -62,7 +62,7 @@ def bits_per_token(model_dir: Path, tokens) -> float:
 
 
 def oracle(names: list[str], out: Path, root: Path) -> None:
-    text = load_params(root / "params.yaml").text
+    text = load(TextParams, root / "params.yaml").text
     info = corpus.read_info(root)
     pool = corpus.read_pool("reference", root)
     validation, test = corpus.read_pool("validation", root), corpus.read_pool("nonmembers", root)
@@ -99,7 +99,7 @@ def markov(names: list[str], out: Path, root: Path) -> None:
     from pipeline.tracks.text.estimator import estimator_errors
     from pipeline.tracks.text.ground_truth import chain_of, pools
 
-    text = load_params(root / "params.yaml").text
+    text = load(TextParams, root / "params.yaml").text
     config = text.ground_truth
     codes = read_parquet(root / layout.GROUND_TRUTH_SEQUENCES)
     chain, drawn = chain_of(config), pools(config)
