@@ -57,6 +57,7 @@ TINY_PARAMS = {
             "vocab_size": 16,
             "seq_len": 8,
             "reference_sequences": 64,
+            "heldout_sequences": 64,
             "dataset_sizes": [4, 16],
             "model": {"n_layer": 1, "d_model": 8, "n_head": 1},
             "reference_model": {"n_layer": 1, "d_model": 8, "n_head": 1},

@@ -1,14 +1,16 @@
-"""The Markov-chain ground truth: exact code lengths against brute force, and the estimator
-comparison on a model that is the chain itself."""
+"""The Markov-chain ground truth: exact code lengths against brute force, and the estimator's
+relative error with a perfect and with a weakened reference."""
 
 from __future__ import annotations
 
 import itertools
 
 import numpy as np
+import polars as pl
 import pytest
 
-from pipeline.tracks.text.ground_truth import MarkovChain
+from pipeline.tracks.text.estimator import estimator_errors, relative_error
+from pipeline.tracks.text.ground_truth import MarkovChain, weakened_chain
 
 
 def tiny_chain() -> MarkovChain:
@@ -51,3 +53,44 @@ def test_random_chains_are_reproducible_and_peaked():
     assert np.array_equal(a.transitions, MarkovChain.random(64, 0.1, seed=3).transitions)
     np.testing.assert_allclose(a.transitions.sum(axis=1), 1.0)
     assert a.entropy_rate_bits() < 0.7 * np.log2(64)  # far from uniform: text-like
+
+
+def _codes(chain: MarkovChain, members: np.ndarray, heldout: np.ndarray,
+           reference: MarkovChain) -> pl.DataFrame:
+    """A model that memorized 40 bits of each member and codes unseen text like a chain a
+    little worse than the truth; its code lengths beside the reference's and the truth's."""
+    model = chain.mixed(0.05)
+    frames = []
+    for member, tokens in ((True, members), (False, heldout)):
+        frames.append(pl.DataFrame({
+            "member": np.full(len(tokens), member),
+            "model_bits": model.sequence_bits(tokens) - (40.0 if member else 0.0),
+            "reference_bits": reference.sequence_bits(tokens),
+            "true_bits": chain.sequence_bits(tokens)}))
+    return pl.concat(frames)
+
+
+def test_the_estimators_relative_error_with_a_perfect_and_a_weakened_reference():
+    chain = MarkovChain.random(32, 0.1, seed=0)
+    members, heldout = chain.sample(300, 32, seed=1), chain.sample(600, 32, seed=2)
+    perfect = estimator_errors(_codes(chain, members, heldout, chain), "reference_bits",
+                               0.95, 300, 0)
+    assert perfect["relative_error"] == 0.0 and perfect["relative_error_raw"] == 0.0
+    assert perfect["calibrated_true_low"] > 0
+    weak, weight = weakened_chain(chain, heldout, 0.10)
+    assert 0 < weight < 1
+    assert weak.sequence_bits(heldout).mean() == pytest.approx(
+        1.10 * chain.sequence_bits(heldout).mean(), rel=1e-6)
+    biased = estimator_errors(_codes(chain, members, heldout, weak), "reference_bits",
+                              0.95, 300, 0)
+    assert biased["reference_excess_share"] == pytest.approx(0.10, rel=1e-6)
+    # A reference worse than the truth credits its shortfall to memorization; the held-out
+    # control takes back the part it credits to unseen text as well.
+    assert biased["relative_error_raw"] > 0.05
+    assert abs(biased["relative_error"]) < biased["relative_error_raw"]
+
+
+def test_no_relative_error_where_the_true_quantity_is_not_above_zero():
+    assert relative_error(5.0, 0.0) == (None, "the true quantity is not clearly above 0")
+    assert relative_error(5.0, 10.0, true_low=-1.0)[0] is None
+    assert relative_error(11.0, 10.0, true_low=2.0) == (pytest.approx(0.1), None)

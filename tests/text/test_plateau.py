@@ -12,13 +12,13 @@ from pipeline.tracks.text.plateau import check_run_id, check_steps, relative_gai
 
 
 def totals(memorized: dict[tuple[str, int], list[float]]) -> pl.DataFrame:
-    """A scored grid: per (shape, seed) memorization at N = 8, 16, 32, ..."""
+    """A scored grid: per (shape, seed) calibrated memorization at N = 8, 16, 32, ..."""
     rows = []
     for (config, seed), bits in memorized.items():
         for i, value in enumerate(bits):
             n = 8 << i
             rows.append({"run_id": f"{config}-N{n}-S{seed}", "config": config, "seed": seed,
-                         "n_sequences": n, "memorized_bits": value})
+                         "n_sequences": n, "calibrated_bits": value})
     # Shuffled, so the choice cannot rely on the file's order.
     return pl.DataFrame(rows).sample(fraction=1.0, shuffle=True, seed=1)
 
@@ -53,3 +53,8 @@ def test_the_check_runs_are_named_and_sized_by_the_factor():
     assert check_steps(2500, 2.0) == 5000
     assert check_steps(2500, 0.5) == 1250
     assert check_steps(3, 0.1) == 1
+
+
+def test_a_run_without_calibrated_memorization_is_never_the_peak():
+    grid = totals({("A", 0): [float("nan"), 300.0, 250.0]})
+    assert runs_around_peak(grid, set())["A-N16-S0"] is True

@@ -116,16 +116,53 @@ def test_select_oracle_known_answer():
 
 def test_scores_follow_the_definitions(project):
     totals = pl.read_parquet(project / layout.TOTALS)
+    selection = json.loads((project / layout.REFERENCE_SELECTION).read_text())
     assert totals.height == 2 and set(totals["n_sequences"]) == {8, 32}
+    heldout = len(read_tokens(project / shared.pool_path("nonmembers")))
     for row in totals.iter_rows(named=True):
         scores = pl.read_parquet(layout.run_scores(row["run_id"], project))
-        assert scores.height == row["n_sequences"]
+        members = scores.filter(pl.col("member"))
+        assert members.height == row["n_sequences"] and scores.height - members.height == heldout
         expected = np.maximum(0.0, scores["reference_bits"] - scores["nll_bits"])
         assert np.allclose(scores["mem_bits"], expected)
-        best = np.minimum(scores["oracle_bits"], scores["same_size_bits"])
+        # Only the references that code held-out text at least as well as the model judge it.
+        model = row["heldout_bits_per_token"]
+        oracle = next(c for c in selection["candidates"] if c["run_id"] == selection["oracle"])
+        admitted = [column for column, bits in (
+            ("oracle_bits", oracle["test_bits_per_token"]),
+            ("same_size_bits", selection["same_size"]["L1-D8"]["test_bits_per_token"]))
+            if bits <= model]
+        assert admitted, "the tiny oracle codes held-out text better than the tiny models"
+        best = np.min(np.column_stack([scores[c].to_numpy() for c in admitted]), axis=1)
         assert np.allclose(scores["reference_bits"], best)
-        assert row["memorized_bits"] == pytest.approx(float(scores["mem_bits"].sum()))
+        assert row["memorized_bits"] == pytest.approx(float(members["mem_bits"].sum()))
+        scale = row["n_sequences"] / heldout
+        heldout_sum = float(scores.filter(~pl.col("member"))["mem_bits"].sum())
+        assert row["calibrated_bits"] == pytest.approx(row["memorized_bits"] - scale * heldout_sum)
         assert 0.0 <= row["f1"] <= 1.0 and row["greedy_agreement"] == pytest.approx(1.0)
+        assert 0.0 <= row["auc"] <= 1.0
+
+
+def test_a_model_that_saw_none_of_the_scored_sequences_has_calibrated_memorization_zero(project):
+    # The same-size reference trained only on the reference pool: judged by the oracle
+    # candidate that lost the selection (about as good, also trained there), its raw sum over
+    # members is far from 0, its calibrated memorization 0 within its interval. Members: as
+    # many as the calibration may scale the held-out total to (text.calibration.max_scale).
+    from pipeline.core.probes.calibration import calibrated_memorization
+    from pipeline.core.scoring import unintended_memorization
+
+    selection = json.loads((project / layout.REFERENCE_SELECTION).read_text())
+    loser = next(c["run_id"] for c in selection["candidates"]
+                 if c["run_id"] != selection["oracle"])
+    members = pl.read_parquet(project / layout.REFERENCE_NLL_MEMBERS)
+    nonmembers = pl.read_parquet(project / layout.REFERENCE_NLL_NONMEMBERS)
+    members = members.sample(4 * nonmembers.height, seed=0)
+    mem = [unintended_memorization(frame["same_size_L1-D8"].to_numpy(), frame[loser].to_numpy())
+           for frame in (members, nonmembers)]
+    assert np.mean(mem[0] > 0) > 0.2
+    result = calibrated_memorization(*mem, n_resamples=1000)
+    assert result.members_bits > 30
+    assert result.calibrated.covers(0.0)
 
 
 def test_report_names_the_corpus_and_compares_with_the_paper(project):
@@ -135,6 +172,9 @@ def test_report_names_the_corpus_and_compares_with_the_paper(project):
         assert heading in report
     metrics = json.loads((project / layout.TEXT_METRICS).read_text())
     assert metrics["alpha_bits_per_param_used"] == 2.0
+    findings = json.loads((project / layout.FINDINGS).read_text())
+    assert findings["setting"]["alpha"] == 2.0
+    assert findings["warnings"] == metrics["regime_warnings"]
     for name in ("memorization_vs_n.csv", "double_descent.csv", "extraction.csv",
                  "membership_f1.csv", "membership_law.csv"):
         assert (project / layout.PLOTS / name).is_file(), name
@@ -147,7 +187,7 @@ def test_the_runs_around_the_peak_are_retrained_for_twice_the_steps(project):
     totals = pl.read_parquet(project / layout.TOTALS)
     plateau = pl.read_parquet(project / layout.PLATEAU_RESULTS)
     steps = TINY_PARAMS["text"]["train"]["steps"]
-    peak = totals.sort("memorized_bits", descending=True)["run_id"][0]
+    peak = totals.sort("calibrated_bits", descending=True)["run_id"][0]
     full = json.loads((project / layout.MODELS / peak / "training.json").read_text())
     assert (peak in plateau["run_id"].to_list()) != full["fully_memorized"]
     assert set(plateau["run_id"]) <= set(totals["run_id"])
@@ -189,6 +229,24 @@ def test_dataset_size_beyond_the_pool_is_a_clear_error(project, monkeypatch, cap
     assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert "text.dataset_sizes [1000000] exceed the member pool" in err
+
+
+def test_a_held_out_pool_too_small_for_the_calibration_is_refused_before_training(
+        project, monkeypatch, capsys):
+    params = local_params("docs.parquet", dataset_sizes=[8, 1000])
+    params["text"]["calibration"] = {"max_scale": 2.0}
+    write_params(project, params)
+    monkeypatch.chdir(project)
+    try:
+        with pytest.raises(SystemExit) as exit_:
+            run("text_reference")
+    finally:
+        write_params(project, local_params("docs.parquet"))
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert ("text.dataset_sizes, text.calibration.max_scale: N = 1,000 needs at least 500 "
+            "held-out sequences") in err[0] and "held-out pool has 48" in err[0]
 
 
 def corpus_stage(tmp_path: Path, monkeypatch, params: dict) -> int:
@@ -240,11 +298,17 @@ def test_the_estimator_check_compares_estimated_and_true_mem_u(project):
     results = pl.read_parquet(project / layout.GROUND_TRUTH_RESULTS)
     assert results["n_sequences"].to_list() == [4, 16]
     assert (results["mem_bits_true"] >= 0).all() and (results["mem_bits_estimated"] >= 0).all()
-    assert ((results["difference_share_of_dataset"]
-             - (results["mem_bits_estimated"] - results["mem_bits_true"])
-             / results["dataset_bits_true"]).abs() < 1e-9).all()
+    for row in results.iter_rows(named=True):
+        if row["relative_error_raw"] is not None:
+            assert row["relative_error_raw"] == pytest.approx(
+                (row["mem_bits_estimated"] - row["mem_bits_true"]) / row["mem_bits_true"])
+    codes = pl.read_parquet(project / layout.GROUND_TRUTH_SEQUENCES)
+    heldout = TINY_PARAMS["text"]["ground_truth"]["heldout_sequences"]
+    assert codes.filter(~pl.col("member")).height == 2 * heldout  # scored under both models
     report = (project / layout.REPORT).read_text()
     assert "## The estimator against a known answer" in report
+    findings = json.loads((project / layout.FINDINGS).read_text())["estimator"]
+    assert {r["reference"] for r in findings["rows"]} == {"trained", "weakened"}
 
 
 def test_identical_architecture_capacity_is_the_largest_mem_u_on_uniform_tokens(project):
@@ -258,8 +322,8 @@ def test_identical_architecture_capacity_is_the_largest_mem_u_on_uniform_tokens(
             & (results["memorized_bits"] <= results["dataset_bits"])).all()
     metrics = json.loads((project / layout.TEXT_METRICS).read_text())["configs"]["L1-D8"]
     assert metrics["identical_capacity_bits"] == pytest.approx(results["capacity_bits"][0])
-    assert metrics["peak_over_identical"] == pytest.approx(
-        metrics["max_memorized_bits"] / metrics["identical_capacity_bits"])
+    assert metrics["peak_calibrated_over_identical"]["estimate"] == pytest.approx(
+        metrics["peak_calibrated_bits"]["estimate"] / metrics["identical_capacity_bits"])
     assert "## Against the identical architecture's capacity" in (
         project / layout.REPORT).read_text()
 
@@ -280,3 +344,21 @@ def test_a_grid_that_cannot_reach_x_30_is_refused_before_training(project, monke
     assert "text.dataset_sizes, text.x_reach: the largest N (32) holds" in err
     assert "x ≥ 30, so N ≥" in err and "the member pool holds" in err
     assert sorted(p.name for p in (project / layout.MODELS).iterdir()) == before
+
+
+def test_the_metrics_and_the_prefect_artifacts_come_from_the_findings(project):
+    from pipeline.core.report import read_findings
+    from pipeline.tracks.text.findings import TextFindings
+    from pipeline.tracks.text.track import artifacts
+
+    findings = read_findings(TextFindings, project / layout.FINDINGS)
+    metrics = json.loads((project / layout.TEXT_METRICS).read_text())
+    shape = findings.shapes[0]
+    assert metrics["configs"]["L1-D8"]["peak_calibrated_bits"]["estimate"] == pytest.approx(
+        shape.peak_calibrated.estimate)
+    assert metrics["membership_law"]["max_fitted_f1"] == findings.membership.max_fitted_f1
+    summary, table = artifacts(project)
+    assert summary.key == "text-summary" and "calibrated peak" in summary.markdown
+    assert table.table[0]["peak N"] == shape.peak_at_n
+    report = (project / layout.REPORT).read_text()
+    assert f"at N = {shape.peak_at_n:,}" in report

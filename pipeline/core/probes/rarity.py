@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.stats import spearmanr
+from scipy.stats import rankdata, spearmanr
+from scipy.stats import t as student_t
 from sklearn.feature_extraction.text import TfidfTransformer
 
 
@@ -38,15 +39,30 @@ def _count_matrix(sequences: np.ndarray, vocab_size: int | None) -> sp.csr_matri
     return counts
 
 
-def tfidf_scores(sequences: np.ndarray, vocab_size: int | None = None) -> np.ndarray:
-    """Mean IDF over each sequence's token positions (see module docstring), shape ``[n]``."""
+def _integer_sequences(sequences: np.ndarray) -> np.ndarray:
     seqs = np.asarray(sequences)
     if seqs.ndim != 2 or not np.issubdtype(seqs.dtype, np.integer):
         raise ValueError("sequences must be a 2-D integer array [n, S]")
+    return seqs
+
+
+def idf_weights(sequences: np.ndarray, vocab_size: int) -> np.ndarray:
+    """sklearn's smoothed IDF of every token id over ``sequences``, shape ``[vocab_size]``."""
+    counts = _count_matrix(_integer_sequences(sequences), vocab_size)
+    return TfidfTransformer(smooth_idf=True).fit(counts).idf_
+
+
+def tfidf_scores(sequences: np.ndarray, vocab_size: int | None = None,
+                 idf: np.ndarray | None = None) -> np.ndarray:
+    """Mean IDF over each sequence's token positions (see module docstring), shape ``[n]``;
+    the IDF is fitted on ``sequences`` unless ``idf`` (from :func:`idf_weights` on another
+    set, e.g. the member pool for held-out sequences) is given."""
+    seqs = _integer_sequences(sequences)
     if seqs.size == 0:
         return np.zeros(seqs.shape[0], dtype=np.float64)
-    counts = _count_matrix(seqs, vocab_size)
-    idf = TfidfTransformer(smooth_idf=True).fit(counts).idf_
+    counts = _count_matrix(seqs, vocab_size if idf is None else len(idf))
+    if idf is None:
+        idf = TfidfTransformer(smooth_idf=True).fit(counts).idf_
     return np.asarray(counts @ idf).ravel() / seqs.shape[1]
 
 
@@ -90,3 +106,27 @@ def rarity_vs_memorization(
         "mean_tfidf_rest": rest_mean,
         "top_over_rest": top_mean / rest_mean if rest_mean != 0 else float("nan"),
     }
+
+
+def partial_spearman(x: np.ndarray, y: np.ndarray, control: np.ndarray) -> dict[str, float]:
+    """Spearman correlation of ``x`` and ``y`` with ``control`` held fixed: the Pearson
+    correlation of the ranks' residuals after a least-squares line on the control's ranks,
+    with its two-sided p-value (t with n − 3 degrees of freedom). NaN where undefined (fewer
+    than 4 samples, or a variable constant once the control is removed)."""
+    columns = [np.asarray(c, dtype=np.float64).ravel() for c in (x, y, control)]
+    n = columns[0].size
+    if any(c.size != n for c in columns):
+        raise ValueError("x, y and control must be 1-D arrays of equal length")
+    nan = {"n": float(n), "rho": float("nan"), "p": float("nan")}
+    if n < 4:
+        return nan
+    ranks = [rankdata(c) for c in columns]
+    design = np.column_stack([np.ones(n), ranks[2]])
+    residuals = [r - design @ np.linalg.lstsq(design, r, rcond=None)[0] for r in ranks[:2]]
+    scale = float(np.linalg.norm(residuals[0]) * np.linalg.norm(residuals[1]))
+    if scale <= 1e-12 * n * n:
+        return nan
+    rho = float(np.clip(residuals[0] @ residuals[1] / scale, -1.0, 1.0))
+    df = n - 3
+    t = rho * np.sqrt(df / max(1e-300, 1.0 - rho * rho))
+    return {"n": float(n), "rho": rho, "p": float(2.0 * student_t.sf(abs(t), df))}

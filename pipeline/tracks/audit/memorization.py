@@ -1,4 +1,5 @@
-"""Per-sequence memorization in bits against a reference model, and its held-out calibration.
+"""Per-sequence memorization in bits against a reference model, and its held-out calibration
+(:mod:`pipeline.core.probes.calibration`, shared with the text track).
 
 Morris et al. (2025) estimate unintended memorization of a sequence x as
 ``mem_U(x) = max(0, NLL_ref(x) − NLL_target(x))`` bits (:mod:`pipeline.core.scoring`), and of
@@ -14,20 +15,14 @@ A target that saw neither set has calibrated memorization 0 within its interval.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import numpy as np
 import polars as pl
 
+from pipeline.core.probes.calibration import CalibratedMemorization, calibrated_memorization
 from pipeline.core.scoring import unintended_memorization
-from pipeline.core.stats import (
-    DEFAULT_CONFIDENCE,
-    DEFAULT_RESAMPLES,
-    MIN_ITEMS,
-    Interval,
-    bootstrap,
-)
 from pipeline.tracks.audit.logprobs import SEQ_ID, require_same_tokens, sequence_nll
+
+__all__ = ["CalibratedMemorization", "calibrate_table", "calibrated_memorization",
+           "sequence_memorization"]
 
 NLL_TARGET, NLL_REFERENCE, MEM_BITS = "nll_target_bits", "nll_reference_bits", "mem_bits"
 
@@ -42,67 +37,6 @@ def sequence_memorization(target: pl.DataFrame, reference: pl.DataFrame) -> pl.D
     both = nll_t.join(nll_r, on=SEQ_ID, how="inner").sort(SEQ_ID)
     mem = unintended_memorization(both[NLL_TARGET].to_numpy(), both[NLL_REFERENCE].to_numpy())
     return both.with_columns(pl.Series(MEM_BITS, mem, pl.Float64))
-
-
-@dataclass(frozen=True)
-class CalibratedMemorization:
-    """The members' summed memorization, the non-members' (raw and scaled to the members'
-    count) and their difference, the calibrated memorization, with its interval (bits)."""
-
-    n_members: int
-    n_nonmembers: int
-    members_bits: float
-    nonmembers_bits: float
-    nonmembers_scaled_bits: float
-    calibrated: Interval
-
-    @property
-    def scale(self) -> float:
-        """``N_members / N_nonmembers``, the factor applied to the non-members' sum."""
-        return self.n_members / self.n_nonmembers
-
-    def to_dict(self) -> dict:
-        """JSON-friendly fields; ``calibrated`` as an :class:`Interval` dict."""
-        return {"n_members": self.n_members, "n_nonmembers": self.n_nonmembers,
-                "members_bits": self.members_bits, "nonmembers_bits": self.nonmembers_bits,
-                "nonmembers_scaled_bits": self.nonmembers_scaled_bits, "scale": self.scale,
-                "calibrated": self.calibrated.to_dict()}
-
-
-def _calibrated_statistic(n_members: int, n_nonmembers: int):
-    """Vectorized ``Σ members − (N_m / N_n) Σ non-members`` over a resample axis."""
-    scale = n_members / n_nonmembers
-
-    def statistic(bits: np.ndarray, is_member: np.ndarray) -> np.ndarray:
-        member = is_member.astype(bool)
-        return (np.where(member, bits, 0.0).sum(axis=1)
-                - scale * np.where(member, 0.0, bits).sum(axis=1))
-
-    return statistic
-
-
-def calibrated_memorization(member_bits: np.ndarray, nonmember_bits: np.ndarray, *,
-                            confidence: float = DEFAULT_CONFIDENCE,
-                            n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0,
-                            min_n: int = MIN_ITEMS) -> CalibratedMemorization:
-    """Calibrated memorization (module docstring) of per-sequence ``mem_U`` values in bits.
-
-    Untestable (no interval) when either set has fewer than ``min_n`` sequences. The
-    caller decides how far the non-members may be scaled up (``scale`` in the result).
-    """
-    members = np.asarray(member_bits, dtype=np.float64).ravel()
-    nonmembers = np.asarray(nonmember_bits, dtype=np.float64).ravel()
-    if members.size == 0 or nonmembers.size == 0:
-        raise ValueError(f"calibration needs members and non-members, got {members.size} and "
-                         f"{nonmembers.size}")
-    bits = np.concatenate([members, nonmembers])
-    labels = np.concatenate([np.ones(members.size, bool), np.zeros(nonmembers.size, bool)])
-    interval = bootstrap(_calibrated_statistic(members.size, nonmembers.size), bits, labels,
-                         confidence=confidence, n_resamples=n_resamples, seed=seed,
-                         strata=labels, vectorized=True, min_n=min_n)
-    scaled = members.size / nonmembers.size * float(nonmembers.sum())
-    return CalibratedMemorization(int(members.size), int(nonmembers.size), float(members.sum()),
-                                  float(nonmembers.sum()), scaled, interval)
 
 
 def calibrate_table(table: pl.DataFrame, member_column: str = "member",

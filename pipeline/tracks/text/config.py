@@ -6,6 +6,7 @@ before any stage does work.
 
 from __future__ import annotations
 
+import math
 from typing import Annotated
 
 from pydantic import Field, field_validator
@@ -19,6 +20,7 @@ from pipeline.core.config import (
     TrainConfig,
     unique,
 )
+from pipeline.core.errors import ConfigError
 
 
 class GroundTruthConfig(Section):
@@ -38,6 +40,10 @@ class GroundTruthConfig(Section):
     """Size of the reference's own pool (disjoint draws from the chain)."""
     dataset_sizes: Annotated[list[PositiveInt], Field(min_length=1)] = [64, 256, 1024]
     """N of the models whose mem_U is estimated and computed exactly."""
+    heldout_sequences: PositiveInt = 1024
+    """Held-out draws from the chain (disjoint from the members and the reference's pool):
+    the calibration's control, scored by every model as the text track scores its
+    non-members."""
     model: ModelConfig = ModelConfig(n_layer=1, d_model=32, n_head=2)
     """Shape of the models trained on N members (with ``text.train``)."""
     reference_model: ModelConfig = ModelConfig(n_layer=2, d_model=32, n_head=2)
@@ -87,6 +93,17 @@ class PlateauConfig(Section):
         return value
 
 
+class CalibrationConfig(Section):
+    """The held-out control of summed memorization (docs/science.md §2.2c): the same
+    estimator on the test non-members, scaled to N and subtracted."""
+
+    max_scale: Annotated[float, Field(ge=1)] = 4.0
+    """The held-out total may be scaled up at most this many times: every N must have at least
+    N / max_scale held-out sequences (checked before training)."""
+    resamples: Annotated[int, Field(ge=100)] = 1000
+    """Bootstrap resamples of every interval over sequences (calibration, F1, AUC)."""
+
+
 class TextConfig(Section):
     """The text model grid, its references, and the probes run on every model."""
 
@@ -119,8 +136,11 @@ class TextConfig(Section):
     """Sequences per scoring forward pass."""
     top_memorized: Annotated[int, Field(ge=0)] = 10
     """The report quotes this many most memorized sequences."""
-    confidence: Annotated[float, Field(gt=0, lt=1)] = 0.95  # intervals of the membership law
-    """Confidence level of the membership-law intervals."""
+    confidence: Annotated[float, Field(gt=0, lt=1)] = 0.95
+    """Confidence level of every interval (calibrated memorization, attack scores, the
+    membership law)."""
+    calibration: CalibrationConfig = CalibrationConfig()
+    """The held-out control of summed memorization."""
     ground_truth: GroundTruthConfig
     """The estimator checked against a Markov chain's exact code lengths (stage
     text_ground_truth)."""
@@ -149,6 +169,20 @@ class TextConfig(Section):
             raise ValueError("each N must be at least 2 (the membership attack splits members "
                              "into calibration and evaluation halves)")
         return value
+
+    def check_heldout(self, heldout: int) -> None:
+        """Every N can be calibrated against the held-out pool without scaling its total up
+        more than ``calibration.max_scale`` times (the error names the keys and numbers)."""
+        need = {n: math.ceil(n / self.calibration.max_scale) for n in self.dataset_sizes}
+        short = {n: k for n, k in need.items() if k > heldout}
+        if short:
+            n = max(short)
+            raise ConfigError(
+                f"text.dataset_sizes, text.calibration.max_scale: N = {n:,} needs at least "
+                f"{short[n]:,} held-out sequences (N / max_scale = {n:,} / "
+                f"{self.calibration.max_scale:g}) for its calibration, but the corpus's "
+                f"held-out pool has {heldout:,}; lower N, raise max_scale, or give the corpus "
+                "more held-out documents (corpus.holdout_fraction, corpus.max_holdout)")
 
     def check_corpus(self, seq_len: int) -> None:
         """Every extraction prefix leaves at least one token of a corpus sequence to extract."""

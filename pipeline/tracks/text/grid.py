@@ -70,6 +70,13 @@ def check_dataset_sizes(text: TextConfig, pool_size: int) -> None:
         )
 
 
+def check_pools(text: TextConfig, info: dict) -> None:
+    """Before any training: every N fits in the member pool, and the held-out pool can
+    calibrate it (:meth:`TextConfig.check_heldout`)."""
+    check_dataset_sizes(text, int(info["members"]))
+    text.check_heldout(int(info["nonmembers"]))
+
+
 PAPER_ALPHA = 3.64  # bits/param (Morris et al. 2025): the largest capacity yardstick we use
 
 

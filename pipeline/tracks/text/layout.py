@@ -22,10 +22,10 @@ CHECKPOINTS = layout.CHECKPOINTS / "text"     # transient, never tracked
 
 SCORES = TEXT / "scores"                      # stage text_score
 TOTALS = SCORES / "totals.parquet"
-TFIDF = SCORES / "tfidf_members.parquet"
 
 GROUND_TRUTH = TEXT / "ground_truth"          # stage text_ground_truth
 GROUND_TRUTH_RESULTS = GROUND_TRUTH / "results.parquet"
+GROUND_TRUTH_SEQUENCES = GROUND_TRUTH / "sequences.parquet"
 
 IDENTICAL = TEXT / "identical_capacity"       # stage text_capacity
 IDENTICAL_MODELS = IDENTICAL / "models"
@@ -40,10 +40,12 @@ PLATEAU_RESULTS = PLATEAU / "results.parquet"
 PLOTS = TEXT / "plots"                        # stage text_report
 FIGURES = TEXT / "figures"
 REPORT = TEXT / "report.md"
+FINDINGS = TEXT / "findings.json"
 TEXT_METRICS = layout.metrics_file("text")
 # The capacity track's metrics, read (never imported) for α.
 CAPACITY_METRICS = layout.metrics_file("capacity")
 
 
 def run_scores(run_id: str, root: Path = Path(".")) -> Path:
+    """Per-sequence scores of one run: its training sequences and the held-out ones."""
     return root / SCORES / "runs" / f"{run_id}.parquet"

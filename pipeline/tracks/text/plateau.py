@@ -4,12 +4,13 @@ The trainer's convergence rule (memorization rose less than a tolerance over the
 of training) is confounded by the learning-rate schedule: while the rate decays, memorization
 keeps rising, however long the run is, so a run can fail the rule and still gain nothing from
 more steps. The direct test is to train again for longer. Here the runs around each shape's
-peak (the peak N and its neighbours, per seed; a run that stopped early having memorized its
-whole dataset can gain nothing and is skipped) are trained for ``text.plateau.steps_factor``
-times the grid's steps on the same data, seed and schedule shape, and both runs' memorization
-against the oracle (the trainer's own measure, so the two are scored alike) is compared. A run
-is at its plateau when the longer of the two memorizes less than ``text.plateau.tolerance``
-more. A factor above 1 asks the question directly: would more steps help?
+peak (the peak N and its neighbours in calibrated memorization, for the first seed; a run
+that stopped early having memorized its whole dataset can gain nothing and is skipped) are
+trained for ``text.plateau.steps_factor`` times the grid's steps on the same data, seed and
+schedule shape, and both runs' memorization against the oracle (the trainer's own measure, so
+the two are scored alike) is compared. A run is at its plateau when the longer of the two
+memorizes less than ``text.plateau.tolerance`` more. A factor above 1 asks the question
+directly: would more steps help?
 """
 
 from __future__ import annotations
@@ -33,13 +34,13 @@ log = logging.getLogger(__name__)
 
 
 def runs_around_peak(totals: pl.DataFrame, fully_memorized: set[str]) -> dict[str, bool]:
-    """Run ids of each (shape, seed)'s peak N and its neighbours in N (by ``memorized_bits``),
-    each with whether it is the peak, leaving out runs in ``fully_memorized`` (they stopped
-    early with nothing left to learn)."""
+    """Run ids of each (shape, seed)'s peak N and its neighbours in N (by calibrated
+    memorization, ``calibrated_bits``), each with whether it is the peak, leaving out runs in
+    ``fully_memorized`` (they stopped early with nothing left to learn)."""
     chosen = {}
     for _, runs in totals.sort("n_sequences").group_by(["config", "seed"], maintain_order=True):
         ids = runs["run_id"].to_list()
-        peak = int(runs["memorized_bits"].arg_max())
+        peak = int(runs["calibrated_bits"].fill_nan(None).fill_null(float("-inf")).arg_max())
         for i in range(max(0, peak - 1), min(len(ids), peak + 2)):
             if ids[i] not in fully_memorized:
                 chosen[ids[i]] = i == peak
@@ -58,9 +59,11 @@ def _grid_record(run_id: str, root: Path) -> dict:
     return read_json(root / layout.MODELS / run_id / TRAINING_FILE)
 
 
-def checked_runs(totals: pl.DataFrame, root: Path = Path(".")) -> dict[str, bool]:
-    """The grid runs this stage trains again (chosen from the scored grid ``totals``), each
-    with whether it is its shape's peak."""
+def checked_runs(totals: pl.DataFrame, seed: int, root: Path = Path(".")) -> dict[str, bool]:
+    """The grid runs this stage trains again (chosen from the scored grid ``totals``, the
+    first seed only: the question is the step budget, which seeds share), each with whether
+    it is its shape's peak."""
+    totals = totals.filter(pl.col("seed") == seed)
     full = {run_id for run_id in totals["run_id"]
             if _grid_record(run_id, root).get("fully_memorized", False)}
     return runs_around_peak(totals, full)
@@ -69,7 +72,7 @@ def checked_runs(totals: pl.DataFrame, root: Path = Path(".")) -> dict[str, bool
 def plateau_jobs(text: TextConfig, runtime: RuntimeConfig,
                  root: Path = Path(".")) -> list[TrainJob]:
     """The runs around each peak, again, for ``steps_factor`` × ``text.train.steps``."""
-    chosen = checked_runs(read_parquet(root / layout.TOTALS), root)
+    chosen = checked_runs(read_parquet(root / layout.TOTALS), text.seeds[0], root)
     info = corpus.read_info(root)
     members = corpus.read_pool("members", root)
     oracle_bits = read_reference_nll(root)[0][ORACLE].to_numpy()
@@ -100,7 +103,7 @@ def compare_step_budgets(text: TextConfig, root: Path = Path(".")) -> pl.DataFra
     totals = read_parquet(root / layout.TOTALS)
     factor, tolerance = text.plateau.steps_factor, text.plateau.tolerance
     rows = []
-    for run_id, is_peak in checked_runs(totals, root).items():
+    for run_id, is_peak in checked_runs(totals, text.seeds[0], root).items():
         grid_run = totals.row(by_predicate=pl.col("run_id") == run_id, named=True)
         grid = _grid_record(run_id, root)
         check = read_json(root / layout.PLATEAU_MODELS / check_run_id(run_id, factor)

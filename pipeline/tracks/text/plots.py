@@ -1,6 +1,8 @@
-"""The text track's DVC plot data (CSV under ``data/text/plots``) and the same plots as PNG:
-memorization against N, test loss against the capacity ratio (double descent), membership
-F1 against tokens per parameter with the fitted law, extraction rates against N."""
+"""The text track's DVC plot data (CSV under ``data/text/plots``) and the same plots as PNG,
+all drawn from the findings: calibrated memorization against N (raw beside it), test loss
+against the capacity ratio with the uniform-guess and oracle lines, the membership attack
+against tokens per parameter (every point with its interval and sample size; the fitted law),
+and extraction rates against N."""
 
 from __future__ import annotations
 
@@ -14,44 +16,77 @@ import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
 from pipeline.core.io import atomic_path, write_csv  # noqa: E402
-from pipeline.core.probes.membership import MembershipFit  # noqa: E402
-from pipeline.tracks.text.summary import law_curve  # noqa: E402
+from pipeline.core.probes.membership_fit import BoundedLawFit  # noqa: E402
+from pipeline.tracks.text.findings import GridPoint, Run, TextFindings  # noqa: E402
+from pipeline.tracks.text.law import law_curve, law_of  # noqa: E402
+
+OFF_SCALE = 1.6  # the loss axis ends at this many times the uniform guess
 
 
-def _configs(table: pl.DataFrame) -> list[tuple[str, pl.DataFrame]]:
-    groups = [(config, rows.sort("n_sequences")) for (config,), rows in table.group_by("config")]
-    return sorted(groups, key=lambda g: (g[1]["params"][0], g[0]))
+def _by_shape(findings: TextFindings, items: list) -> list[tuple[str, list]]:
+    """Items (grid points or runs) of each shape, smallest shape first, sorted by N."""
+    order = [s.config for s in findings.shapes]
+    return [(config, sorted((i for i in items if i.config == config),
+                            key=lambda i: (i.n_sequences, getattr(i, "seed", 0))))
+            for config in order]
 
 
-def _law_x(table: pl.DataFrame) -> np.ndarray:
-    lo, hi = table["membership_x"].min(), table["membership_x"].max()
-    return np.geomspace(lo / 2, max(hi * 4, 1000.0 * 200 / 64), 60)
+def _nan(value: float | None) -> float:
+    return np.nan if value is None else value
 
 
-def write_plot_data(table: pl.DataFrame, fit: MembershipFit, prefixes: list[int],
-                    seq_len: int, plots_dir: Path) -> None:
+def grid_frame(grid: list[GridPoint]) -> pl.DataFrame:
+    return pl.DataFrame([{
+        "series": g.config, "n_sequences": g.n_sequences,
+        "calibrated_bits": _nan(g.calibrated.estimate), "calibrated_low": _nan(g.calibrated.low),
+        "calibrated_high": _nan(g.calibrated.high), "memorized_bits": g.raw_bits,
+        "heldout_scaled_bits": g.heldout_scaled_bits, "dataset_bits": g.dataset_bits,
+        "capacity_bits_predicted": g.capacity_bits_predicted,
+        "identical_capacity_bits": g.identical_capacity_bits, "capacity_ratio": g.x_alpha,
+        "test_loss_bits_per_token": g.test_bits_per_token,
+        "train_loss_bits_per_token": g.train_bits_per_token, **g.extraction} for g in grid])
+
+
+def run_frame(runs: list[Run], fit: BoundedLawFit) -> pl.DataFrame:
+    frame = pl.DataFrame([{
+        "config": r.config, "n_sequences": r.n_sequences, "seed": r.seed,
+        "tokens_per_param": r.tokens_per_param, "membership_x": r.membership_x,
+        "evaluated_per_class": r.evaluated_per_class, "f1": _nan(r.f1.estimate),
+        "f1_low": _nan(r.f1.low), "f1_high": _nan(r.f1.high), "auc": _nan(r.auc.estimate),
+        "auc_low": _nan(r.auc.low), "auc_high": _nan(r.auc.high),
+        "tpr_at_1pct_fpr": _nan(r.tpr_at_1pct_fpr.estimate),
+        "tpr_low": _nan(r.tpr_at_1pct_fpr.low), "tpr_high": _nan(r.tpr_at_1pct_fpr.high)}
+        for r in runs])
+    return frame.with_columns(pl.Series("fitted_f1", fit.predict(frame["membership_x"])))
+
+
+def law_x(runs: list[Run]) -> np.ndarray:
+    x = [r.membership_x for r in runs]
+    return np.geomspace(min(x) / 2, max(max(x) * 4, 1000.0 * 200 / 64), 80)
+
+
+def write_plot_data(findings: TextFindings, plots_dir: Path) -> None:
     """CSV files that ``dvc plots`` draws. Per-N data are long tables with a ``series``
     column, one line per series (template ``.dvc/plots/series.json``)."""
-    ordered = table.sort("params", "config", "n_sequences")
-    series = pl.col("config").alias("series")
-    write_csv(ordered.select(series, "n_sequences", "memorized_bits", "memorized_bits_std",
-                             "memorized_bits_oracle", "memorized_bits_same_size",
-                             "dataset_bits", "capacity_bits_predicted"),
+    grid, fit = grid_frame(findings.grid), law_of(findings.membership)
+    write_csv(grid.select("series", "n_sequences", "calibrated_bits", "calibrated_low",
+                          "calibrated_high", "memorized_bits", "heldout_scaled_bits",
+                          "dataset_bits", "capacity_bits_predicted", "identical_capacity_bits"),
               plots_dir / "memorization_vs_n.csv")
-    write_csv(ordered.select(series, "capacity_ratio", "n_sequences", "test_loss_bits_per_token",
-                             "train_loss_bits_per_token"),
-              plots_dir / "double_descent.csv")
+    write_csv(grid.select("series", "capacity_ratio", "n_sequences", "test_loss_bits_per_token",
+                          "train_loss_bits_per_token").with_columns(
+        pl.lit(findings.setting.uniform_bits_per_token).alias("uniform_bits_per_token"),
+        pl.lit(findings.references.oracle_test_bits_per_token).alias("oracle_bits_per_token")),
+        plots_dir / "double_descent.csv")
+    prefixes = findings.extraction.prefixes
     write_csv(pl.concat([
-        ordered.select((pl.col("config") + f" k={k} {split}").alias("series"), "n_sequences",
-                       pl.col(f"extract_{column}_k{k}").alias("extraction_rate"))
-        for k in prefixes for split, column in (("train", "train"), ("held-out", "test"))
-    ]), plots_dir / "extraction.csv")
-    write_csv(table.select("config", "n_sequences", "tokens_per_param", "membership_x", "f1",
-                           "auc").with_columns(
-                  pl.Series("fitted_f1", fit.predict(table["membership_x"].to_numpy()))),
-              plots_dir / "membership_f1.csv")
-    params = float(table["params"].max())
-    write_csv(law_curve(fit, _law_x(table), seq_len, params), plots_dir / "membership_law.csv")
+        grid.select((pl.col("series") + f" k={k} {split}").alias("series"), "n_sequences",
+                    pl.col(f"extract_{column}_k{k}").alias("extraction_rate"))
+        for k in prefixes for split, column in (("train", "train"), ("held-out", "test"))]),
+        plots_dir / "extraction.csv")
+    write_csv(run_frame(findings.runs, fit), plots_dir / "membership_f1.csv")
+    write_csv(law_curve(fit, law_x(findings.runs), findings.setting.seq_len),
+              plots_dir / "membership_law.csv")
 
 
 def _save(fig, path: Path) -> None:
@@ -60,65 +95,123 @@ def _save(fig, path: Path) -> None:
     plt.close(fig)
 
 
-def memorization_figure(table: pl.DataFrame, path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for config, rows in _configs(table):
-        line = ax.errorbar(rows["n_sequences"], rows["memorized_bits"],
-                           yerr=rows["memorized_bits_std"], marker="o", capsize=3, label=config)
-        ax.axhline(rows["capacity_bits_predicted"][0], color=line[0].get_color(),
-                   linestyle=":", linewidth=1)
-        ax.axhline(rows["identical_capacity_bits"][0], color=line[0].get_color(),
-                   linestyle="--", linewidth=1)
+def _errors(estimates: list, lows: list, highs: list) -> np.ndarray:
+    """Asymmetric error bars; zero length where a point has no interval."""
+    est, lo, hi = (np.array([_nan(v) for v in a], dtype=float) for a in (estimates, lows, highs))
+    return np.vstack([np.nan_to_num(est - lo), np.nan_to_num(hi - est)])
+
+
+def memorization_figure(findings: TextFindings, path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    for config, points in _by_shape(findings, findings.grid):
+        n = [g.n_sequences for g in points]
+        est = [_nan(g.calibrated.estimate) for g in points]
+        line = ax.errorbar(n, est, yerr=_errors(est, [g.calibrated.low for g in points],
+                                                [g.calibrated.high for g in points]),
+                           marker="o", capsize=3, label=f"{config} calibrated (95% CI)")
+        color = line[0].get_color()
+        ax.plot(n, [g.raw_bits for g in points], color=color, marker=".", linestyle="--",
+                linewidth=1, label=f"{config} raw Σ max(0, ·)")
+        ax.axhline(points[0].capacity_bits_predicted, color=color, linestyle=":", linewidth=1,
+                   label="α × params")
+        ax.axhline(points[0].identical_capacity_bits, color=color, linestyle="-.", linewidth=1,
+                   label="identical-architecture capacity")
+    ax.axhline(0, color="k", linewidth=0.6)
     ax.set(xscale="log", xlabel="training sequences N", ylabel="unintended memorization (bits)",
-           title="Text: memorization against N (dotted: α × params; "
-                 "dashed: the identical architecture's capacity)")
-    ax.legend(fontsize=8)
+           title="Text: memorization against N, calibrated by the held-out control")
+    ax.legend(fontsize=7)
     _save(fig, path)
 
 
-def double_descent_figure(table: pl.DataFrame, path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for config, rows in _configs(table):
-        ax.plot(rows["capacity_ratio"], rows["test_loss_bits_per_token"], marker="o",
-                label=f"{config} test")
-        ax.plot(rows["capacity_ratio"], rows["train_loss_bits_per_token"], marker=".",
-                linestyle="--", label=f"{config} train")
+def double_descent_figure(findings: TextFindings, path: Path) -> None:
+    uniform = findings.setting.uniform_bits_per_token
+    top = OFF_SCALE * uniform
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    for config, points in _by_shape(findings, findings.grid):
+        x = np.array([g.x_alpha for g in points])
+        test = np.array([g.test_bits_per_token for g in points])
+        line, = ax.plot(x, np.where(test > top, np.nan, test), marker="o",
+                        label=f"{config} test")
+        ax.plot(x, [g.train_bits_per_token for g in points], marker=".", linestyle="--",
+                color=line.get_color(), label=f"{config} train")
+        for xi, value in zip(x[test > top], test[test > top], strict=True):
+            ax.annotate(f"{value:.0f}", (xi, top), xytext=(0, -12), textcoords="offset points",
+                        ha="center", fontsize=7, color=line.get_color())
+            ax.plot([xi], [top], marker="^", color=line.get_color(), markersize=8)
+    ax.axhline(uniform, color="grey", linestyle="-", linewidth=1,
+               label=f"uniform guess ({uniform:.1f} bits/token)")
+    ax.axhline(findings.references.oracle_test_bits_per_token, color="green", linestyle="-.",
+               linewidth=1, label="oracle on held-out text")
     ax.axvline(1.0, color="k", linestyle=":", linewidth=1, label="dataset bits = α × params")
-    ax.set(xscale="log", xlabel="dataset information / (α × params)",
-           ylabel="loss (bits per token)", title="Text: loss against the capacity ratio")
-    ax.legend(fontsize=8)
+    ax.set(xscale="log", ylim=(0, top * 1.04), xlabel="dataset information / (α × params)",
+           ylabel="loss (bits per token)",
+           title="Text: loss against the capacity ratio (▲ off scale, value printed)")
+    ax.legend(fontsize=7)
     _save(fig, path)
 
 
-def membership_figure(table: pl.DataFrame, fit: MembershipFit, seq_len: int,
-                      path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for config, rows in _configs(table):
-        ax.scatter(rows["tokens_per_param"], rows["f1"], label=config, zorder=3)
-    curve = law_curve(fit, _law_x(table), seq_len, float(table["params"].max()))
+def membership_figure(findings: TextFindings, path: Path) -> None:
+    fit = law_of(findings.membership)
+    fig, (ax_f1, ax_roc) = plt.subplots(1, 2, figsize=(12, 4.8))
+    for i, (config, runs) in enumerate(_by_shape(findings, findings.runs)):
+        x = [r.tokens_per_param for r in runs]
+        for ax, name in ((ax_f1, "f1"), (ax_roc, "auc")):
+            values = [getattr(r, name) for r in runs]
+            est = [_nan(v.estimate) for v in values]
+            ax.errorbar(x, est, yerr=_errors(est, [v.low for v in values],
+                                             [v.high for v in values]),
+                        fmt="o", color=f"C{i}", capsize=3, markersize=4,
+                        label=f"{config} {name.upper()} (95% CI)")
+        tpr = [r.tpr_at_1pct_fpr for r in runs]
+        est = [_nan(v.estimate) for v in tpr]
+        ax_roc.errorbar(x, est, yerr=_errors(est, [v.low for v in tpr], [v.high for v in tpr]),
+                        fmt="s", color=f"C{i}", mfc="none", capsize=3, markersize=4,
+                        label=f"{config} TPR at 1% FPR")
+        for r in runs:
+            below = r.f1.low if r.f1.low is not None else r.f1.estimate
+            ax_f1.annotate(f"n={2 * r.evaluated_per_class}", (r.tokens_per_param, _nan(below)),
+                           xytext=(0, -9), textcoords="offset points", ha="center", fontsize=6,
+                           rotation=90, va="top")
+    curve = law_curve(fit, law_x(findings.runs), findings.setting.seq_len)
     if fit.converged:
-        ax.plot(curve["tokens_per_param"], curve["fitted_f1"], "k-", label="fitted law")
-    ax.plot(curve["tokens_per_param"], curve["paper_law_f1"], "r--",
-            label="paper's constants (x = 1000·|D|/params)")
-    ax.axhline(0.5, color="grey", linewidth=0.8)
-    ax.axvline(100, color="grey", linestyle=":", linewidth=1, label="100 tokens/param")
-    ax.set(xscale="log", ylim=(0.4, 1.05), xlabel="training tokens per parameter",
-           ylabel="membership F1 (held-out half)", title="Loss-threshold membership inference")
-    ax.legend(fontsize=8)
+        ax_f1.plot(curve["tokens_per_param"], curve["fitted_f1"], "k-",
+                   label=f"fitted law (bounded; max {fit.max_fitted_f1:.3f})")
+    ax_f1.plot(curve["tokens_per_param"], curve["paper_law_f1"], "r--",
+               label="paper's constants (x = 1000·|D|/params)")
+    ax_roc.axhline(0.01, color="grey", linestyle="--", linewidth=0.8, label="TPR chance (0.01)")
+    for ax in (ax_f1, ax_roc):
+        ax.axhline(0.5, color="grey", linewidth=0.8)
+        ax.axvline(100, color="grey", linestyle=":", linewidth=1,
+                   label="100 tokens/param (the paper's claim)")
+        ax.set(xscale="log", xlabel="training tokens per parameter")
+        ax.legend(fontsize=7)
+    ax_f1.set(ylim=(0.35, 1.05), ylabel="F1 on the evaluation half (n = sequences scored)",
+              title="Loss attack: F1 and the membership law")
+    ax_roc.set(ylim=(-0.02, 1.05), ylabel="ROC AUC / TPR at 1% FPR",
+               title="Loss attack: AUC (chance 0.5) and TPR at 1% FPR (chance 0.01)")
     _save(fig, path)
 
 
-def extraction_figure(table: pl.DataFrame, prefixes: list[int], path: Path) -> None:
-    groups = _configs(table)
+def extraction_figure(findings: TextFindings, path: Path) -> None:
+    groups = _by_shape(findings, findings.grid)
+    prefixes = findings.extraction.prefixes
     fig, axes = plt.subplots(1, len(groups), figsize=(4.5 * len(groups), 4), squeeze=False,
                              sharey=True)
-    for ax, (config, rows) in zip(axes[0], groups, strict=True):
+    for ax, (config, points) in zip(axes[0], groups, strict=True):
+        n = [g.n_sequences for g in points]
         for i, k in enumerate(prefixes):
-            ax.plot(rows["n_sequences"], rows[f"extract_train_k{k}"], marker="o", color=f"C{i}",
-                    label=f"train, k={k}")
-            ax.plot(rows["n_sequences"], rows[f"extract_test_k{k}"], marker="x", color=f"C{i}",
-                    linestyle="--", label=f"held-out, k={k}")
+            ax.plot(n, [g.extraction[f"extract_train_k{k}"] for g in points], marker="o",
+                    color=f"C{i}", label=f"train, k={k}")
+            ax.plot(n, [g.extraction[f"extract_test_k{k}"] for g in points], marker="x",
+                    color=f"C{i}", linestyle="--", label=f"held-out, k={k}")
         ax.set(xscale="log", xlabel="training sequences N", title=config)
     axes[0][0].set_ylabel("exact extraction rate")
     axes[0][0].legend(fontsize=7)
     _save(fig, path)
+
+
+def write_figures(findings: TextFindings, figures: Path) -> None:
+    memorization_figure(findings, figures / "memorization_vs_n.png")
+    double_descent_figure(findings, figures / "double_descent.png")
+    membership_figure(findings, figures / "membership_f1.png")
+    extraction_figure(findings, figures / "extraction.png")

@@ -29,18 +29,18 @@ from tqdm.auto import tqdm
 
 from pipeline.core import corpus
 from pipeline.core.config import RuntimeConfig
-from pipeline.core.errors import ArtifactError
 from pipeline.core.integrity import require_finite
 from pipeline.core.io import read_json, read_parquet, write_json, write_parquet
 from pipeline.core.model import GPT
 from pipeline.core.scoring import sequence_nll_bits
 from pipeline.core.trainer import TrainJob
 from pipeline.tracks.text import layout
+from pipeline.tracks.text.admission import ORACLE, same_size_column
 from pipeline.tracks.text.config import TextConfig
 from pipeline.tracks.text.grid import (
     FIRST_TOKEN,
     ReferenceRun,
-    check_dataset_sizes,
+    check_pools,
     make_job,
     parameter_count,
     reference_runs,
@@ -50,14 +50,9 @@ from pipeline.tracks.text.grid import (
 
 log = logging.getLogger(__name__)
 
-ORACLE = "oracle"
 # A reference's bits/token on the grid's members and on the test non-members must agree to
 # this share; more means it has seen (or is unlike) what it scores.
 LEAK_TOLERANCE = 0.02
-
-
-def same_size_column(config_name: str) -> str:
-    return f"same_size_{config_name}"
 
 
 def reference_job(text: TextConfig, runtime: RuntimeConfig, ref: ReferenceRun,
@@ -76,8 +71,7 @@ def reference_jobs(text: TextConfig, runtime: RuntimeConfig,
                    root: Path = Path(".")) -> list[TrainJob]:
     """One training job per reference (oracle candidates and same-size), done or not."""
     info = corpus.read_info(root)
-    members = corpus.read_pool("members", root)
-    check_dataset_sizes(text, len(members))
+    check_pools(text, info)
     pool = corpus.read_pool("reference", root)
     return [reference_job(text, runtime, ref, pool, info["vocab_size"], root)
             for ref in reference_runs(text)]
@@ -162,16 +156,6 @@ def score_references(text: TextConfig, root: Path = Path(".")) -> dict[str, Any]
     }
     write_json(selection, root / layout.REFERENCE_SELECTION)
     return selection
-
-
-def best_reference_bits(reference_nll: pl.DataFrame, config_name: str) -> np.ndarray:
-    """Per sequence, the shorter code of the oracle and the shape's same-size reference:
-    ``H(x | θ)`` is estimated by the best reference we have, so mem_U stays a lower bound."""
-    column = same_size_column(config_name)
-    if column not in reference_nll.columns or ORACLE not in reference_nll.columns:
-        raise ArtifactError(f"{layout.REFERENCE}: no reference code lengths for {config_name} "
-                            "(run the text_reference stage first)")
-    return np.minimum(reference_nll[ORACLE].to_numpy(), reference_nll[column].to_numpy())
 
 
 def read_reference_nll(root: Path = Path(".")) -> tuple[pl.DataFrame, pl.DataFrame]:

@@ -1,11 +1,11 @@
-"""From per-run text scores to the paper's pictures: memorization against N, test loss
-against the capacity ratio (double descent), the membership-F1 law and its comparison with
-Table 2, extraction on training vs held-out data, and the most memorized sequences."""
+"""From per-run text scores to the grid's picture: means over seeds with the calibrated total's
+interval, the capacity ratios, each shape's calibrated peak against the identical
+architecture's capacity and α × params, the double-descent reading, extraction at the ends of
+the grid, and the most memorized sequences."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,19 +16,18 @@ from tokenizers import Tokenizer
 from pipeline.core import corpus
 from pipeline.core.errors import ArtifactError
 from pipeline.core.io import read_json, read_parquet
-from pipeline.core.layout import REFERENCE
-from pipeline.core.probes.membership import (
-    MembershipFit,
-    fit_membership_law,
-    paper_law,
-    paper_table2_comparison,
-)
+from pipeline.core.probes.calibration import mean_calibrated_memorization
+from pipeline.core.stats import Interval
 from pipeline.tracks.text import layout
-from pipeline.tracks.text.double_descent import capacity_ratio, peak_ratio
+from pipeline.tracks.text.config import TextConfig
+from pipeline.tracks.text.double_descent import capacity_ratio
 
-TABLE2 = REFERENCE / "morris2025_table2_membership.csv"
-PAPER_TABLE2_SEQ_LEN = 64
-CLAIM_TOKENS_PER_PARAM = 100.0  # the paper: F1 ≈ 0.5 from here on
+X_LOW, X_HIGH = 0.3, 30.0  # the x range that makes a peak near x ≈ 1 resolvable
+IDENTICAL_TARGET = 0.7  # peak mem_U / identical-architecture capacity the defaults aim for
+# Columns averaged over seeds for each (shape, N); intervals are recomputed, never averaged.
+MEANS = ("dataset_bits", "dataset_bits_oracle", "memorized_bits", "memorized_bits_oracle",
+         "memorized_bits_same_size", "heldout_scaled_bits", "train_loss_bits_per_token",
+         "test_loss_bits_per_token", "steps", "greedy_agreement", "f1", "auc")
 
 
 def read_alpha(path: Path) -> float:
@@ -43,160 +42,120 @@ def read_alpha(path: Path) -> float:
 
 def with_capacity_ratio(totals: pl.DataFrame, alpha: float) -> pl.DataFrame:
     """Adds ``capacity_bits_predicted = α · params`` and ``capacity_ratio`` =
-    dataset information (reference code length) / (α · params)."""
-    ratios = [capacity_ratio(bits, alpha, params)
-              for bits, params in zip(totals["dataset_bits"], totals["params"], strict=True)]
+    dataset information (the oracle's code length) / (α · params)."""
+    ratios = [capacity_ratio(bits, alpha, params) for bits, params
+              in zip(totals["dataset_bits_oracle"], totals["params"], strict=True)]
     return totals.with_columns(
         (pl.col("params") * alpha).alias("capacity_bits_predicted"),
         pl.Series("capacity_ratio", ratios, dtype=pl.Float64),
     )
 
 
-X_LOW, X_HIGH = 0.3, 30.0  # the x range that makes a peak near x ≈ 1 resolvable
-IDENTICAL_TARGET = 0.7  # peak mem_U / identical-architecture capacity the defaults aim for
-
-
 def with_identical_capacity(table: pl.DataFrame, identical: pl.DataFrame) -> pl.DataFrame:
     """Adds each shape's capacity on uniform tokens of the same V and S
     (``identical_capacity_bits``) and x against it (``capacity_ratio_identical``)."""
     capacity = identical.group_by("config").agg(
-        pl.col("capacity_bits").first().alias("identical_capacity_bits"))
+        pl.col("capacity_bits").first().alias("identical_capacity_bits"),
+        pl.col("capacity_at_n").first().alias("identical_capacity_at_n"),
+        pl.col("capacity_data_limited").first().alias("identical_capacity_data_limited"))
     missing = set(table["config"]) - set(capacity["config"])
     if missing:
         raise ArtifactError(f"{layout.IDENTICAL_RESULTS}: no capacity for {sorted(missing)}; "
                             "rerun stage text_capacity")
     return table.join(capacity, on="config", how="left").with_columns(
-        (pl.col("dataset_bits") / pl.col("identical_capacity_bits"))
+        (pl.col("dataset_bits_oracle") / pl.col("identical_capacity_bits"))
         .alias("capacity_ratio_identical"))
 
 
-def capacity_comparison(table: pl.DataFrame, identical: pl.DataFrame) -> list[dict[str, Any]]:
-    """Per shape: the peak ``mem_U`` on text against the identical architecture's capacity
-    and against α × params, and the x range the grid spans against each."""
-    rows = []
-    for (config,), runs in sorted(table.group_by("config")):
-        peak = runs.sort("memorized_bits", descending=True).row(0, named=True)
-        own = identical.filter(pl.col("config") == config).row(0, named=True)
-        x_alpha, x_identical = runs["capacity_ratio"], runs["capacity_ratio_identical"]
-        rows.append({
-            "config": config,
-            "params": int(peak["params"]),
-            "peak_memorized_bits": float(peak["memorized_bits"]),
-            "peak_at_n": int(peak["n_sequences"]),
-            "identical_capacity_bits": float(own["capacity_bits"]),
-            "identical_capacity_at_n": int(own["capacity_at_n"]),
-            "identical_capacity_data_limited": bool(own["capacity_data_limited"]),
-            "alpha_capacity_bits": float(peak["capacity_bits_predicted"]),
-            "peak_over_identical": float(peak["memorized_bits"] / own["capacity_bits"]),
-            "peak_over_alpha": float(peak["memorized_bits"] / peak["capacity_bits_predicted"]),
-            "x_alpha_range": [float(x_alpha.min()), float(x_alpha.max())],
+def by_size(totals: pl.DataFrame) -> pl.DataFrame:
+    """Means over seeds of each (shape, N), with the runs' spread, convergence and references."""
+    means = [pl.col(c).mean() for c in (*MEANS, *extraction_columns(totals))]
+    return (
+        totals.group_by("config", "params", "n_sequences", "capacity_bits_predicted")
+        .agg(means + [
+            pl.col("capacity_ratio").mean(),
+            pl.col("memorized_bits").std().fill_null(0.0).alias("memorized_bits_std"),
+            pl.col("converged").sum().alias("converged_runs"),
+            pl.col("device").unique().sort().str.join(", ").alias("device"),
+            pl.col("references_used").unique().sort().str.join("; ").alias("references_used"),
+            pl.col("references_refused").unique().sort().str.join("; ")
+            .alias("references_refused"),
+            pl.col("run_id").sort().alias("run_ids"),
+            pl.len().alias("seeds")])
+        .sort("params", "config", "n_sequences"))
+
+
+def extraction_columns(totals: pl.DataFrame) -> list[str]:
+    return [c for c in totals.columns if c.startswith(("extract_train_k", "extract_test_k"))]
+
+
+def run_memorization(run_id: str, root: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Per-sequence ``mem_U`` of one run's training sequences and of the held-out ones."""
+    scores = read_parquet(layout.run_scores(run_id, root))
+    member = scores["member"].to_numpy()
+    mem = scores["mem_bits"].to_numpy()
+    return mem[member], mem[~member]
+
+
+def calibrated_by_size(table: pl.DataFrame, text: TextConfig, root: Path) -> list[Interval]:
+    """Per row of :func:`by_size`: the mean over its seeds of the calibrated total, with a
+    bootstrap interval over sequences (untestable where no reference was admitted)."""
+    out = []
+    for row in table.iter_rows(named=True):
+        runs = [run_memorization(run_id, root) for run_id in row["run_ids"]]
+        if any(np.isnan(m).any() for m, _ in runs):
+            out.append(Interval(None, None, None, text.confidence, row["n_sequences"],
+                                "percentile bootstrap", reason="no reference admitted"))
+            continue
+        out.append(mean_calibrated_memorization(runs, confidence=text.confidence,
+                                                n_resamples=text.calibration.resamples))
+    return out
+
+
+def x_span(runs: pl.DataFrame) -> dict[str, Any]:
+    """The x range the grid spans against α·params and the identical architecture."""
+    x_alpha, x_identical = runs["capacity_ratio"], runs["capacity_ratio_identical"]
+    return {"x_alpha_range": [float(x_alpha.min()), float(x_alpha.max())],
             "x_identical_range": [float(x_identical.min()), float(x_identical.max())],
             "x_resolvable": bool(min(x_alpha.min(), x_identical.min()) <= X_LOW
-                                 and min(x_alpha.max(), x_identical.max()) >= X_HIGH),
-        })
-    return rows
+                                 and min(x_alpha.max(), x_identical.max()) >= X_HIGH)}
 
 
-def by_size(totals: pl.DataFrame) -> pl.DataFrame:
-    """Mean (and spread) over seeds of each (config, N)."""
-    numeric = [c for c, t in totals.schema.items() if t.is_numeric()
-               and c not in ("n_sequences", "seed", "params", "n_layer", "d_model")]
-    return (
-        totals.group_by("config", "params", "n_sequences")
-        .agg([pl.col(c).mean() for c in numeric]
-             + [pl.col("memorized_bits").std().fill_null(0.0).alias("memorized_bits_std"),
-                pl.col("converged").sum().alias("converged_runs"),
-                pl.col("device").unique().sort().str.join(", ").alias("device"),
-                pl.len().alias("seeds")])
-        .sort("params", "config", "n_sequences")
-    )
-
-
-def double_descent_peaks(table: pl.DataFrame) -> dict[str, float]:
-    """Per config, the capacity ratio at which test loss is highest."""
-    return {
-        config: peak_ratio(rows["capacity_ratio"].to_numpy(),
-                           rows["test_loss_bits_per_token"].to_numpy())
-        for (config,), rows in table.group_by("config")
-    }
-
-
-def peak_position(table: pl.DataFrame, config: str, ratio: float) -> str:
-    """Where a config's test-loss peak lies: ``interior``, ``smallest N`` or ``largest N``
-    (a peak at an end of the N range is no double-descent peak)."""
-    ratios = table.filter(pl.col("config") == config)["capacity_ratio"]
-    if ratio <= ratios.min():
-        return "smallest N"
-    return "largest N" if ratio >= ratios.max() else "interior"
-
-
-@dataclass(frozen=True)
-class MembershipSummary:
-    fit: MembershipFit
-    table2: pl.DataFrame
-    claim: dict[str, Any]
-
-
-def membership_summary(totals: pl.DataFrame, seq_len: int, confidence: float
-                       ) -> MembershipSummary:
-    """Fit the sigmoid law on our runs, compare with Table 2 and with "F1 ≈ 0.5 at ≥ 100
-    tokens per parameter"."""
-    fit = fit_membership_law(totals["membership_x"].to_numpy(), totals["f1"].to_numpy(),
-                             confidence)
-    table2 = paper_table2_comparison(fit, TABLE2, seq_len=PAPER_TABLE2_SEQ_LEN)
-    at_claim = totals.filter(pl.col("tokens_per_param") >= CLAIM_TOKENS_PER_PARAM)
-    most = totals.sort("tokens_per_param").tail(1).row(0, named=True)
-    x_claim = 1000.0 * CLAIM_TOKENS_PER_PARAM / seq_len  # membership_x at 100 tokens/param
-    claim = {
-        "tokens_per_param_threshold": CLAIM_TOKENS_PER_PARAM,
-        "runs_at_or_above": at_claim.height,
-        "f1_mean_at_or_above": float(at_claim["f1"].mean()) if at_claim.height else None,
-        "f1_sd_at_or_above": float(at_claim["f1"].std()) if at_claim.height > 1 else None,
-        "max_tokens_per_param": float(most["tokens_per_param"]),
-        "f1_at_max_tokens_per_param": float(most["f1"]),
-        "run_at_max_tokens_per_param": most["run_id"],
-        "fitted_f1_at_threshold": float(fit.predict(x_claim)),
-        "paper_law_f1_at_threshold": float(paper_law(x_claim)),
-        "x_at_threshold": x_claim,
-    }
-    return MembershipSummary(fit=fit, table2=table2, claim=claim)
-
-
-def law_curve(fit: MembershipFit, x: np.ndarray, seq_len: int, params: float) -> pl.DataFrame:
-    """The fitted law and the paper's constants along ``x`` for one model size."""
-    return pl.DataFrame({
-        "membership_x": x,
-        "tokens_per_param": x * seq_len / 1000.0,
-        "n_sequences": x * params / 1000.0,
-        "fitted_f1": fit.predict(x),
-        "paper_law_f1": paper_law(x),
-    })
-
-
-def extraction_gap(totals: pl.DataFrame, prefixes: list[int]) -> list[dict[str, Any]]:
-    """Train and test exact-extraction rates at each config's smallest and largest N."""
+def extraction_gap(table: pl.DataFrame, prefixes: list[int]) -> list[dict[str, Any]]:
+    """Train and held-out exact-extraction rates at each shape's smallest and largest N."""
     rows = []
-    for (config,), runs in sorted(totals.group_by("config")):
-        table = by_size(runs)
-        for label, row in (("smallest N", table.row(0, named=True)),
-                           ("largest N", table.row(-1, named=True))):
-            for k in prefixes:
-                rows.append({
-                    "config": config, "at": label, "n_sequences": row["n_sequences"], "k": k,
-                    "train": row[f"extract_train_k{k}"], "test": row[f"extract_test_k{k}"],
-                })
+    for (config,), runs in sorted(table.group_by("config")):
+        runs = runs.sort("n_sequences")
+        for label, row in (("smallest N", runs.row(0, named=True)),
+                           ("largest N", runs.row(-1, named=True))):
+            rows += [{"config": config, "at": label, "n_sequences": row["n_sequences"], "k": k,
+                      "train": row[f"extract_train_k{k}"], "test": row[f"extract_test_k{k}"]}
+                     for k in prefixes]
     return rows
 
 
-def top_memorized_sequences(totals: pl.DataFrame, decoder: Tokenizer, k: int,
-                            root: Path = Path(".")) -> tuple[str, pl.DataFrame]:
-    """The ``k`` most memorized training sequences of the run that memorized most, with
-    their text."""
-    best = totals.sort("memorized_bits", descending=True).row(0, named=True)
-    scores = read_parquet(layout.run_scores(best["run_id"], root))
-    top = scores.sort("mem_bits", descending=True).head(k)
+def nothing_extracted_from(table: pl.DataFrame, prefixes: list[int]) -> int | None:
+    """The smallest N from which no training sequence is extracted at any prefix (for every
+    larger N too), or None."""
+    columns = [f"extract_train_k{k}" for k in prefixes]
+    extracted = table.group_by("n_sequences").agg(
+        pl.max_horizontal(*[pl.col(c).max() for c in columns]).alias("rate")).sort("n_sequences")
+    zero_from = None
+    for n, rate in extracted.iter_rows():
+        zero_from = (zero_from or n) if rate == 0 else None
+    return zero_from
+
+
+def top_memorized_sequences(run_id: str, decoder: Tokenizer, k: int,
+                            root: Path = Path(".")) -> pl.DataFrame:
+    """The ``k`` most memorized training sequences of a run, with the held-out mean
+    ``mem_U`` subtracted (``calibrated_bits``) and their text."""
+    scores = read_parquet(layout.run_scores(run_id, root))
+    floor = float(scores.filter(~pl.col("member"))["mem_bits"].mean())
+    top = scores.filter(pl.col("member")).sort("mem_bits", descending=True).head(k)
     members = corpus.read_pool("members", root)
     texts = decoder.decode_batch([members[i].tolist() for i in top["pool_index"]],
                                  skip_special_tokens=False)
-    return best["run_id"], top.select("pool_index", "mem_bits", "nll_bits", "reference_bits",
-                                      "tfidf").with_columns(pl.Series("text", texts))
+    return top.select("pool_index", "mem_bits", "nll_bits", "reference_bits", "tfidf") \
+        .with_columns((pl.col("mem_bits") - floor).alias("calibrated_bits"),
+                      pl.Series("text", texts))

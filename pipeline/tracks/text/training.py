@@ -12,7 +12,7 @@ from pipeline.core.trainer import TrainJob
 from pipeline.tracks.text import layout
 from pipeline.tracks.text.config import TextConfig
 from pipeline.tracks.text.grid import (
-    check_dataset_sizes,
+    check_pools,
     check_reach,
     make_job,
     subset_indices,
@@ -24,8 +24,8 @@ from pipeline.tracks.text.reference import ORACLE, read_reference_nll
 def grid_jobs(text: TextConfig, runtime: RuntimeConfig, root: Path = Path(".")) -> list[TrainJob]:
     """One job per run of the text grid, done or not."""
     info = corpus.read_info(root)
+    check_pools(text, info)
     members = corpus.read_pool("members", root)
-    check_dataset_sizes(text, len(members))
     reference_nll, _ = read_reference_nll(root)
     check_reach(text, reference_nll[ORACLE].to_numpy(), info["vocab_size"], info["seq_len"])
     jobs = []

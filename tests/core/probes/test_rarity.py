@@ -70,3 +70,26 @@ def test_top_memorized_and_rarity_summary() -> None:
     assert summary["n_top"] == 10
     assert summary["mean_tfidf_top"] == pytest.approx(np.mean(np.arange(90, 100)))
     assert summary["mean_tfidf_rest"] == pytest.approx(np.mean(np.arange(90)))
+
+
+def test_partial_spearman_removes_a_shared_confound() -> None:
+    from pipeline.core.probes.rarity import partial_spearman
+
+    rng = np.random.default_rng(0)
+    confound = rng.normal(size=3000)
+    x = confound + 0.5 * rng.normal(size=3000)
+    y = confound + 0.5 * rng.normal(size=3000)
+    assert abs(partial_spearman(x, y, confound)["rho"]) < 0.05
+    linked = partial_spearman(x, x + y, confound)
+    assert linked["rho"] > 0.3 and linked["p"] < 1e-6
+    assert np.isnan(partial_spearman(x[:3], y[:3], confound[:3])["rho"])
+
+
+def test_held_out_sequences_are_scored_with_the_members_idf() -> None:
+    from pipeline.core.probes.rarity import idf_weights
+
+    members = np.array([[0, 0, 1, 2], [0, 1, 1, 3], [0, 0, 0, 2]])
+    heldout = np.array([[3, 3, 3, 3], [0, 0, 0, 0]])
+    idf = idf_weights(members, 4)
+    np.testing.assert_allclose(tfidf_scores(heldout, idf=idf), [idf[3], idf[0]])
+    np.testing.assert_allclose(tfidf_scores(members, 4, idf=idf), tfidf_scores(members, 4))
