@@ -53,6 +53,8 @@ TINY_PARAMS = {
         "attack_calibration_fraction": 0.5,
         "score_batch_size": 64,
         "top_memorized": 3,
+        "confidence": 0.95,
+        "calibration": {"max_scale": 4, "resamples": 100},
         "ground_truth": {
             "vocab_size": 16,
             "seq_len": 8,

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from pipeline.core.track import CORE_CODE
-from pipeline.dvcfile import VALIDATE, all_stages, render
+from pipeline.dvcfile import VALIDATE, WHOLE_FILE, all_stages, render
 from pipeline.params import Params
 from pipeline.tracks import registry
 from tests.conftest import ROOT
@@ -70,3 +70,21 @@ def test_the_generated_file_is_valid_for_dvc():
     assert set(document) == {"stages", "plots"}
     for name, stage in document["stages"].items():
         assert stage["cmd"] == f"python -m stages {name}"
+
+
+def test_the_tiny_params_name_every_key_a_stage_tracks():
+    """DVC refuses a stage whose params key is missing from params.yaml, even one the schema
+    fills with a default; the end-to-end tests' TINY_PARAMS must name each one."""
+    from tests.conftest import TINY_PARAMS
+
+    def present(key: str) -> bool:
+        group = TINY_PARAMS
+        for part in key.split("."):
+            if not isinstance(group, dict) or part not in group:
+                return False
+            group = group[part]
+        return True
+
+    for stage in all_stages():
+        missing = [key for key in stage.params if key != WHOLE_FILE and not present(key)]
+        assert not missing, f"{stage.name}: TINY_PARAMS lacks {missing}"
