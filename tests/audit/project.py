@@ -83,8 +83,14 @@ def write_text_project(root: Path) -> dict[str, np.ndarray]:
             ids = torch.from_numpy(members[rows[run]])
             logp = torch.log_softmax(model(ids[:, :-1]), -1).gather(-1, ids[:, 1:, None])
         nll = (-logp.squeeze(-1).sum(-1) / np.log(2)).double().numpy()
-        write_parquet(pl.DataFrame({"pool_index": rows[run].astype(np.int64), "nll_bits": nll}),
-                      layout.text_run_scores(run, root))
+        # As the text track writes it: the training rows (``member``), then held-out rows
+        # whose ``pool_index`` indexes the held-out pool, not the member pool.
+        held_out = np.arange(len(corpus.read_pool("nonmembers", root)))
+        write_parquet(pl.DataFrame({
+            "member": np.r_[np.ones(len(nll), bool), np.zeros(len(held_out), bool)],
+            "pool_index": np.r_[rows[run], held_out].astype(np.int64),
+            "nll_bits": np.r_[nll, np.full(len(held_out), 1e3)]}),
+            layout.text_run_scores(run, root))
     # The oracle: the unseen run's untrained twin, the best reference there is for random
     # tokens a model never saw (its code lengths equal the unseen run's: mem_U is 0 there).
     save_model(trained_gpt(None, seed=1), root / layout.TEXT_REFERENCE_MODELS / ORACLE)

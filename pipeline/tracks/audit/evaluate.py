@@ -254,7 +254,8 @@ def text_scoring_agreement(target: str, root: Path) -> dict:
     frame = read_frame(target, root)
     members = frame.filter(pl.col(MEMBER)).select(SEQ_ID, (pl.col(ROW) - 1).alias("pool_index"))
     ours = sequence_nll(read_target_cache(target, layout.TARGET, root))
-    text = read_parquet(layout.text_run_scores(target, root), columns=["pool_index", "nll_bits"])
+    text = read_parquet(layout.text_run_scores(target, root),
+                        columns=["member", "pool_index", "nll_bits"]).filter(pl.col("member"))
     both = (members.join(ours, on=SEQ_ID).join(text.rename({"nll_bits": "text_nll_bits"}),
                                                 on="pool_index"))
     gap = (both["nll_bits"] - both["text_nll_bits"]).abs()

@@ -179,12 +179,15 @@ def _sample(indices: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
 
 
 def run_members(run: str, pool_size: int, root: Path) -> np.ndarray:
-    """The member-pool rows the text run trained on (its scored run's ``pool_index``)."""
+    """The member-pool rows the text run trained on: its scored run's ``pool_index`` on the
+    rows marked ``member`` (the same file also scores the held-out sequences, whose
+    ``pool_index`` indexes the held-out pool)."""
     path = layout.text_run_scores(run, root)
     if not path.is_file():
         raise ArtifactError(f"{path}: missing: the text run {run} is not scored (run the text "
                             "track's text_score stage)")
-    rows = read_parquet(path, columns=["pool_index"])["pool_index"].to_numpy()
+    scored = read_parquet(path, columns=["member", "pool_index"])
+    rows = scored.filter(pl.col("member"))["pool_index"].to_numpy()
     if rows.size == 0 or rows.min() < 0 or rows.max() >= pool_size:
         raise ArtifactError(f"{path}: pool_index does not index the member pool of {pool_size} "
                             "sequences (the corpus changed since text_score ran)")
