@@ -88,7 +88,9 @@ def stage_entry(stage: Stage) -> dict:
 
 def plot_entry(plot: Plot) -> dict:
     y = {str(path): columns for path, columns in plot.y.items()}
-    return {plot.title: {"template": plot.template, "x": plot.x, "y": y}}
+    labels = {key: value for key, value in (("x_label", plot.x_label),
+                                            ("y_label", plot.y_label)) if value}
+    return {plot.title: {"template": plot.template, "x": plot.x, "y": y, **labels}}
 
 
 def _dump(content: dict) -> str:

@@ -32,7 +32,7 @@ def test_what_a_reviewer_objects_to_is_named():
     assert "no title" in found
     assert "panel 1: the x axis has no title" in found
     assert any("'token accuracy' exceeds 1" in p for p in found)
-    assert any("9 series in one panel" in p for p in found)
+    assert any("9 coloured series in one panel" in p for p in found)
 
 
 def test_strict_mode_refuses_to_save_a_broken_figure(tmp_path, monkeypatch):
