@@ -58,9 +58,15 @@ def _data_values(ax, axis: str) -> np.ndarray:
         if offsets.size:
             values.append(offsets[:, 1 if axis == "y" else 0])
     for container in ax.containers:
+        along = "y" if getattr(container, "orientation", "vertical") == "vertical" else "x"
         for patch in getattr(container, "patches", []):
-            box = patch.get_bbox()  # a bar's data extent, wherever it starts
-            values.append(np.asarray([box.y1, box.y0] if axis == "y" else [box.x1, box.x0]))
+            box = patch.get_bbox()  # a bar: its end along its length (empty bars are no data)
+            start, end = (box.y0, box.y1) if along == "y" else (box.x0, box.x1)
+            if axis == along and end != start:
+                values.append(np.asarray([end]))
+            elif axis != along:
+                values.append(np.asarray([(box.x0 + box.x1) / 2 if along == "y"
+                                          else (box.y0 + box.y1) / 2]))
     return np.concatenate(values) if values else np.empty(0)
 
 
@@ -98,6 +104,9 @@ def _bounded_problem(name: str, label: str, values: np.ndarray) -> str | None:
 def _axis_problems(ax, name: str, axis: str) -> list[str]:
     found = []
     label = ax.get_xlabel() if axis == "x" else ax.get_ylabel()
+    shared = ax.get_shared_x_axes() if axis == "x" else ax.get_shared_y_axes()
+    for sibling in shared.get_siblings(ax):  # a shared axis is titled once
+        label = label or (sibling.get_xlabel() if axis == "x" else sibling.get_ylabel())
     if not label.strip():
         found.append(f"{name}: the {axis} axis has no title")
     scale = ax.get_xscale() if axis == "x" else ax.get_yscale()
@@ -121,8 +130,8 @@ def problems(fig) -> list[str]:
             ax.get_title() for ax in fig.axes):
         found.append("no title")
     for index, ax in enumerate(a for a in fig.axes if a.get_visible() and a.has_data()):
-        if ax.images and not ax.lines:  # a heat map: its colour bar says what colour means
-            continue
+        if hasattr(ax, "_colorbar") or (ax.images and not ax.lines):
+            continue  # a colour bar, or a heat map (its colour bar says what colour means)
         name = ax.get_title() or f"panel {index + 1}"
         found.extend(_axis_problems(ax, name, "x") + _axis_problems(ax, name, "y"))
         if len(colours(ax)) > MAX_SERIES:
