@@ -127,6 +127,7 @@ def test_dvc_repro_builds_everything_then_does_nothing(project):
 
 
 def test_every_plot_draws_in_show_and_diff(project):
+    from pipeline.core.figures import spec_problems
     from pipeline.render_plots import plot_specs, render
 
     subprocess.run(["git", "add", "-A"], cwd=project, check=True)
@@ -143,6 +144,7 @@ def test_every_plot_draws_in_show_and_diff(project):
             x, y = spec["encoding"]["x"]["field"], spec["encoding"]["y"]["field"]
             assert values and all(x in row and y in row for row in values), title
             assert x != "step" or "series" in values[0]  # per-run lines, not row indices
+            assert spec_problems(spec) == [], title  # axis titles, shares ≤ 1, ≤ 8 colours
         revisions = {row["rev"] for contents in specs.values() for row in
                      contents[0]["data"]["values"]}
         assert revisions == ({"workspace"} if diff is None else {"workspace", "HEAD"})
