@@ -90,9 +90,11 @@ PLOTS = (
          "law, law of the paper)", "law_logx", "tokens_per_param",
          {layout.PLOTS / "membership_f1_law.csv": "f1"}, "training tokens per parameter",
          "membership F1 (loss attack)"),
-    Plot("Text track - exact extraction rate against N, by shape, prefix length and split",
-         "series_logx", "n_sequences", {layout.PLOTS / "extraction.csv": "extraction_rate"},
-         "training sequences N", "exact extraction rate (share of sequences)"),
+    Plot("Text track - exact extraction rate against N, a panel per shape and split, a colour "
+         "per prefix length k", "panels_logx", "n_drawn",
+         {layout.PLOTS / "extraction.csv": "extraction_rate"},
+         "training sequences N (k lines nudged 12% apart)",
+         "exact extraction rate (share of sequences)"),
 )
 
 PRESETS = {
