@@ -77,7 +77,7 @@ PLOTS = (
          "panels", "fpr", {layout.PLOTS / "roc.csv": "tpr"}, "false positive rate",
          "true positive rate"),
     Plot("Audit track - mean match score M against continuation length L, a panel per target, "
-         "members and non-members by prefix length k", "panels", "L",
+         "members and non-members by k", "panels", "L",
          {layout.PLOTS / "extraction.csv": "mean_match"}, "continuation length L (tokens)",
          "mean match score M (share of tokens)"),
 )

@@ -74,7 +74,7 @@ PLOTS = (
          {layout.PLOTS / "full_share_vs_params.csv": "full_share"}, "parameters",
          "share of sequences at M = 1"),
     Plot("Profiles track - next-token entropy across the context/continuation boundary, a "
-         "panel per model, a colour per level of M (levels of at least 10 sequences)",
+         "panel per model, a colour per level of M",
          "panels", "index", {layout.PLOTS / "boundary.csv": "entropy_nats"}, "token index",
          "next-token entropy (nats)"),
 )

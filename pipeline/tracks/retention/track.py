@@ -59,7 +59,7 @@ STAGES = (
 
 PLOTS = (
     Plot("Retention track - token accuracy of a decoder reading the memory of each encoder, "
-         "held-out and train side by side, the majority-rate floor", "bars", "accuracy",
+         "held-out and train, majority-rate floor", "bars", "accuracy",
          {layout.PLOTS / "retention.csv": "probe"}, "token accuracy (share of tokens)",
          "decoder (probe run)"),
     Plot("Retention track - memory models, blank-copy accuracy by run, held-out and train side "
