@@ -64,7 +64,11 @@ def plot_data(roc: pl.DataFrame, extraction: pl.DataFrame, plots_dir: Path) -> N
     """CSV files ``dvc plots`` draws, a ``panel`` per target (``.dvc/plots/panels.json``): ROC
     curves (a colour per attack) and the mean match score against L (a colour per k and
     side: members, and non-members as the floor a model reaches on text it never saw)."""
-    write_csv(roc.select("panel", "series", "fpr", "tpr"), plots_dir / "roc.csv")
+    chance = pl.DataFrame([{"panel": panel, "series": "chance", "fpr": x, "tpr": x}
+                           for panel in roc["panel"].unique(maintain_order=True)
+                           for x in (0.0, 1.0)])
+    write_csv(pl.concat([roc.select("panel", "series", "fpr", "tpr"), chance]),
+              plots_dir / "roc.csv")
     write_csv(extraction.select(
         pl.col("target").alias("panel"),
         ("k = " + pl.col("k").cast(pl.String).str.pad_start(2) + ", "

@@ -28,11 +28,12 @@ TEMPLATES = Path(__file__).parent / "templates"
 
 
 def plot_data(by_size: pl.DataFrame, capacity: pl.DataFrame, alpha: float,
-              curves: dict[str, pl.DataFrame], plots_dir: Path) -> None:
+              curves: dict[str, pl.DataFrame], plots_dir: Path, vocab: str = "") -> None:
     """CSV files that ``dvc plots`` draws (dvc.yaml's top-level ``plots``). Long tables with a
     ``series`` column, one line per series (templates ``.dvc/plots/*.json``): memorization
     per N by shape; capacity against parameters (ours, the fitted α and the paper's α over our
-    range); training curves with a ``panel`` per shape, a colour per N, a line per seed."""
+    range; ``vocab`` names our vocabulary and length, the paper's α being for V = 2048, S = 64);
+    training curves with a ``panel`` per shape, a colour per N, a line per seed."""
     write_csv(
         by_size.sort("params", "config", "n_sequences").select(
             pl.col("config").alias("series"), "n_sequences", "mem_bits_mean", "mem_bits_std",
@@ -51,7 +52,7 @@ def plot_data(by_size: pl.DataFrame, capacity: pl.DataFrame, alpha: float,
     ours = capacity.sort("params")
     write_csv(
         pl.concat([
-            ours.select(pl.lit("ours (largest seed mean over N)").alias("series"), "config",
+            ours.select(pl.lit(f"ours{vocab} (largest seed mean over N)").alias("series"), "config",
                         "params", pl.col("capacity_bits").alias("bits")),
             ours.select(pl.lit(f"fit: α = {alpha:.2f} bits/param").alias("series"), "config",
                         "params", (pl.col("params") * alpha).alias("bits")),
@@ -191,7 +192,9 @@ def write_report(params: CapacityParams, root: Path) -> None:
     alpha = findings.alpha.alpha
     out = root / layout.FIGURES
     curves = {run.run_id: read_curve(run.run_id, root) for run in capacity_runs(config)}
-    plot_data(by_size, capacity, alpha, curves, root / layout.PLOTS)
+    setting = findings.setting
+    plot_data(by_size, capacity, alpha, curves, root / layout.PLOTS,
+              f", V = {setting.vocab_size}, S = {setting.seq_len}")
     memorization_figure(by_size, capacity, findings.setting, out / "memorization_vs_n.png")
     capacity_figure(capacity, findings, out / "capacity_vs_params.png")
     curves_figure(curves, out / "training_curves.png")
