@@ -153,11 +153,12 @@ def curves_figure(curves: dict[str, pl.DataFrame], path: Path) -> None:
             style = ["-", "--", ":", "-."][int(seed) % 4]
             curve = curves[run_id]
             label = f"N = {n}" if style == "-" else None
+            # a run that stops at its first evaluation is one point: a marker shows it
             ax_loss.plot(curve["step"], curve["loss"], linewidth=0.9, color=colour,
-                         linestyle=style, label=label)
+                         linestyle=style, label=label, marker=".", markersize=4)
             bits = curve["memorized_bits"].to_numpy().astype(float)
             ax_mem.plot(curve["step"], np.where(bits > 0, bits, np.nan), linewidth=0.9,
-                        color=colour, linestyle=style, label=label)
+                        color=colour, linestyle=style, label=label, marker=".", markersize=4)
         ax_loss.set(xlabel="step", ylabel="training loss (nats/token)", yscale="log",
                     title=f"{shape}: loss")
         ax_mem.set(xlabel="step", ylabel="memorized (bits)", yscale="log",
