@@ -88,7 +88,9 @@ def stage_entry(stage: Stage) -> dict:
 
 def plot_entry(plot: Plot) -> dict:
     y = {str(path): columns for path, columns in plot.y.items()}
-    return {plot.title: {"template": plot.template, "x": plot.x, "y": y}}
+    labels = {key: value for key, value in (("x_label", plot.x_label),
+                                            ("y_label", plot.y_label)) if value}
+    return {plot.title: {"template": plot.template, "x": plot.x, "y": y, **labels}}
 
 
 def _dump(content: dict) -> str:
@@ -106,8 +108,17 @@ def _stage_block(stage: Stage) -> str:
 def render() -> str:
     """The whole ``dvc.yaml``: the stages (a blank line between two) and the plots."""
     stages = [_stage_block(stage) for stage in all_stages()]
-    plots = [plot_entry(plot) for track in registry() for plot in track.plots]
-    return HEADER + "stages:\n" + "\n".join(stages) + "\n" + _dump({"plots": plots})
+    plots = [_plot_block(plot) for track in registry() for plot in track.plots]
+    return HEADER + "stages:\n" + "\n".join(stages) + "\nplots:\n" + "".join(plots)
+
+
+def _plot_block(plot: Plot) -> str:
+    """A plot's entry, its settings in flow style (two or three lines, not one per key)."""
+    ((title, entry),) = plot_entry(plot).items()
+    key = yaml.safe_dump({title: None}, width=1000, allow_unicode=True).rstrip("\n")
+    body = yaml.safe_dump(entry, default_flow_style=True, sort_keys=False, width=72,
+                          allow_unicode=True)
+    return "- " + key.removesuffix(" null") + "\n" + textwrap.indent(body, "    ")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -89,12 +89,16 @@ class Input:
 
 @dataclass(frozen=True)
 class Plot:
-    """A DVC plot (dvc.yaml's top-level ``plots``): ``y`` maps a data file to its column(s)."""
+    """A DVC plot (dvc.yaml's top-level ``plots``): ``y`` maps a data file to its column(s);
+    ``x_label`` and ``y_label`` title the axes with their units (DVC's default is the column
+    name; ``pipeline.core.figures.spec_problems`` refuses it)."""
 
     title: str
     template: str
     x: str
     y: Mapping[Path, str | list[str]]
+    x_label: str = ""
+    y_label: str = ""
 
 
 @dataclass(frozen=True)

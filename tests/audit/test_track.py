@@ -103,7 +103,7 @@ def test_report_metrics_plots_and_artifacts_are_written(audited):
     assert metrics["checks"] == {"as_expected": 7, "not_as_expected": 0, "untestable": 0}
     assert metrics["targets"][MEMORIZED]["auc_loss"]["estimate"] > 0.95
     roc = (root / layout.PLOTS / "roc.csv").read_text().splitlines()
-    assert roc[0] == "series,fpr,tpr" and len(roc) > 10
+    assert roc[0] == "panel,series,fpr,tpr" and len(roc) > 10  # a panel per target
     published = artifacts(root)
     assert [a.key for a in published] == ["audit-summary", "audit-attacks"]
     assert "7 of 7 checks as expected" in published[0].markdown

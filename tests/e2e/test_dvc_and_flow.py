@@ -127,6 +127,7 @@ def test_dvc_repro_builds_everything_then_does_nothing(project):
 
 
 def test_every_plot_draws_in_show_and_diff(project):
+    from pipeline.core.figures import spec_problems
     from pipeline.render_plots import plot_specs, render
 
     subprocess.run(["git", "add", "-A"], cwd=project, check=True)
@@ -140,9 +141,12 @@ def test_every_plot_draws_in_show_and_diff(project):
             assert "'" not in title  # an apostrophe breaks DVC's HTML page
             (spec,) = contents
             values = spec["data"]["values"]
-            x, y = spec["encoding"]["x"]["field"], spec["encoding"]["y"]["field"]
+            layers = [spec, *spec.get("layer", [])]  # a layered template sets y per layer
+            x = spec["encoding"]["x"]["field"]
+            y = next(v["encoding"]["y"]["field"] for v in layers if "y" in v.get("encoding", {}))
             assert values and all(x in row and y in row for row in values), title
             assert x != "step" or "series" in values[0]  # per-run lines, not row indices
+            assert spec_problems(spec) == [], title  # axis titles, shares ≤ 1, ≤ 8 colours
         revisions = {row["rev"] for contents in specs.values() for row in
                      contents[0]["data"]["values"]}
         assert revisions == ({"workspace"} if diff is None else {"workspace", "HEAD"})

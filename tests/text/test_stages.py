@@ -179,8 +179,9 @@ def test_report_names_the_corpus_and_compares_with_the_paper(project):
                  "membership_f1.csv", "membership_law.csv"):
         assert (project / layout.PLOTS / name).is_file(), name
     extraction = pl.read_csv(project / layout.PLOTS / "extraction.csv")
-    assert set(extraction["series"]) == {f"L1-D8 k={k} {split}" for k in (4, 8)
-                                         for split in ("train", "held-out")}
+    assert set(extraction["series"]) == {f"prefix k = {k:>3}" for k in (4, 8)}  # a colour per k
+    assert set(extraction["panel"]) == {f"L1-D8, {split}" for split in ("train: members",
+                                                                        "held-out")}
 
 
 def test_the_runs_around_the_peak_are_retrained_for_twice_the_steps(project):

@@ -13,7 +13,8 @@ import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 from sklearn.metrics import roc_curve  # noqa: E402
 
-from pipeline.core.io import atomic_path, read_parquet, write_csv  # noqa: E402
+from pipeline.core import figures  # noqa: E402
+from pipeline.core.io import read_parquet, write_csv  # noqa: E402
 from pipeline.core.report import fmt_interval  # noqa: E402
 from pipeline.core.report import write_report as write_report_file  # noqa: E402
 from pipeline.tracks.audit import layout  # noqa: E402
@@ -42,7 +43,7 @@ def roc_lines(findings: AuditFindings, root: Path) -> pl.DataFrame:
         is_member = scores[MEMBER].to_numpy().astype(bool)
         for attack, values in columns:
             fpr, tpr, _ = roc_curve(is_member, values.to_numpy(), drop_intermediate=True)
-            frames.append(pl.DataFrame({"series": f"{target.name} {ATTACK_NAMES[attack]}",
+            frames.append(pl.DataFrame({"series": ATTACK_NAMES[attack], "panel": target.name,
                                         "target": target.name, "attack": attack,
                                         "fpr": fpr, "tpr": tpr}))
     return pl.concat(frames)
@@ -60,51 +61,59 @@ def extraction_lines(findings: AuditFindings) -> pl.DataFrame:
 
 
 def plot_data(roc: pl.DataFrame, extraction: pl.DataFrame, plots_dir: Path) -> None:
-    """CSV files ``dvc plots`` draws: ROC curves (one line per target and attack) and the
-    members' mean match score against L (one line per target and k)."""
-    write_csv(roc.select("series", "fpr", "tpr"), plots_dir / "roc.csv")
-    write_csv(extraction.filter(pl.col("member")).select("series", "L", "mean_match",
-                                                         "exact_share", "n"),
-              plots_dir / "extraction.csv")
-
-
-def _save(fig, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
-    plt.close(fig)
+    """CSV files ``dvc plots`` draws, a ``panel`` per target (``.dvc/plots/panels.json``): ROC
+    curves (a colour per attack) and the mean match score against L (a colour per k and
+    side: members, and non-members as the floor a model reaches on text it never saw)."""
+    chance = pl.DataFrame([{"panel": panel, "series": "chance", "fpr": x, "tpr": x}
+                           for panel in roc["panel"].unique(maintain_order=True)
+                           for x in (0.0, 1.0)])
+    write_csv(pl.concat([roc.select("panel", "series", "fpr", "tpr"), chance]),
+              plots_dir / "roc.csv")
+    write_csv(extraction.select(
+        pl.col("target").alias("panel"),
+        ("k = " + pl.col("k").cast(pl.String).str.pad_start(2) + ", "
+         + pl.when(pl.col("member")).then(pl.lit("members")).otherwise(pl.lit("non-members")))
+        .alias("series"), "L", "mean_match", "exact_share", "n"),
+        plots_dir / "extraction.csv")
 
 
 def roc_figure(findings: AuditFindings, roc: pl.DataFrame, path: Path) -> None:
     """One panel per target, log–log (low FPR is what matters, Carlini et al. 2022), the
     chance diagonal dotted; FPR 0 is drawn at the smallest resolvable FPR, 1 / non-members."""
     count = len(findings.targets)
-    fig, axes = plt.subplots(1, count, figsize=(5.2 * count, 4.6), squeeze=False)
+    fig, axes = plt.subplots(1, count, figsize=(5.2 * count, 4.8), squeeze=False,
+                             layout="constrained")
     for ax, target in zip(axes[0], findings.targets, strict=True):
         floor = 1.0 / max(target.n_nonmembers, 1)
         rows = roc.filter(pl.col("target") == target.name)
         for attack in rows["attack"].unique(maintain_order=True):
             curve = rows.filter(pl.col("attack") == attack)
             auc = (target.blind if attack == BLIND else
-                   next(a for a in target.attacks if a.attack == attack)).auc.estimate
+                   next(a for a in target.attacks if a.attack == attack)).auc
             style = {"color": "black", "linestyle": "--"} if attack == BLIND else {}
             ax.plot(np.maximum(curve["fpr"].to_numpy(), floor),
                     np.maximum(curve["tpr"].to_numpy(), floor), linewidth=1.2,
-                    label=f"{ATTACK_NAMES[attack]} (AUC {auc:.3f})", **style)
+                    label=f"{ATTACK_NAMES[attack]}: AUC "
+                          f"{fmt_interval(auc.estimate, auc.low, auc.high, 3, None)}", **style)
         ax.plot([floor, 1], [floor, 1], color="grey", linestyle=":", linewidth=1,
                 label="chance")
         ax.set(xscale="log", yscale="log", xlim=(floor, 1), ylim=(floor, 1.05),
                xlabel="false positive rate (log)", ylabel="true positive rate (log)",
-               title=f"{target.name}: {target.n_members} members, "
+               title=f"{target.name}\n{target.n_members} members, "
                      f"{target.n_nonmembers} non-members")
-        ax.legend(fontsize=7, loc="lower right")
-    _save(fig, path)
+        ax.legend(fontsize=7, loc="lower right", title="AUC with 95% interval",
+                  title_fontsize=7)
+    fig.suptitle("Membership attacks: ROC curves per target (log-log; dotted: chance)")
+    figures.save(fig, path)
 
 
 def extraction_figure(findings: AuditFindings, extraction: pl.DataFrame, path: Path) -> None:
     """Mean match score M against L, one panel per target, one colour per k, members solid
     and non-members dashed (their M is what a model reaches on text it never saw)."""
     count = len(findings.targets)
-    fig, axes = plt.subplots(1, count, figsize=(5.2 * count, 4.2), squeeze=False)
+    fig, axes = plt.subplots(1, count, figsize=(5.2 * count, 4.4), squeeze=False,
+                             layout="constrained")
+    top = min(1.02, max(0.1, 1.3 * extraction["mean_match"].max()))  # M is in [0, 1]
     for ax, target in zip(axes[0], findings.targets, strict=True):
         rows = extraction.filter(pl.col("target") == target.name)
         for i, k in enumerate(sorted(rows["k"].unique().to_list())):
@@ -114,10 +123,13 @@ def extraction_figure(findings: AuditFindings, extraction: pl.DataFrame, path: P
                     ax.plot(line["L"], line["mean_match"], style, marker="o", color=f"C{i}",
                             markerfacecolor=face,
                             label=f"k = {k}, {'members' if member else 'non-members'}")
-        ax.set(xlabel="continuation length L (tokens)", ylabel="mean match score M",
-               ylim=(0, 1.02), title=f"{target.name}: greedy extraction")
+        ax.set(xlabel="continuation length L (tokens)",
+               ylabel="mean match score M (share of tokens)", ylim=(0, top),
+               title=f"{target.name}\ngreedy extraction, n = {rows['n'].max()} per side")
         ax.legend(fontsize=7)
-    _save(fig, path)
+    fig.suptitle("Mean match score against L (M = 1: the continuation reproduced exactly; "
+                 "the axis ends at " + (f"{top:.2f})" if top < 1 else "1)"))
+    figures.save(fig, path)
 
 
 def attack_rows(target: TargetFindings) -> list[list]:

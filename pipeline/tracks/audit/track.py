@@ -73,11 +73,13 @@ STAGES = (
 )
 
 PLOTS = (
-    Plot("Audit track - ROC curves of every attack and the blind baseline, one line per target "
-         "and attack", "series", "fpr", {layout.PLOTS / "roc.csv": "tpr"}),
-    Plot("Audit track - mean match score M of the members against continuation length L, one "
-         "line per target and prefix length k", "series", "L",
-         {layout.PLOTS / "extraction.csv": "mean_match"}),
+    Plot("Audit track - ROC curves of every attack and the blind baseline, a panel per target",
+         "panels", "fpr", {layout.PLOTS / "roc.csv": "tpr"}, "false positive rate",
+         "true positive rate"),
+    Plot("Audit track - mean match score M against continuation length L, a panel per target, "
+         "members and non-members by k", "panels", "L",
+         {layout.PLOTS / "extraction.csv": "mean_match"}, "continuation length L (tokens)",
+         "mean match score M (share of tokens)"),
 )
 
 PRESETS = {

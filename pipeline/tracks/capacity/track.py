@@ -46,15 +46,17 @@ STAGES = (
 
 PLOTS = (
     Plot("Capacity track - memorization against dataset size, one line per shape",
-         "series_logx", "n_sequences", {layout.PLOTS / "memorization_vs_n.csv": "mem_bits_mean"}),
-    Plot("Capacity track - capacity against parameters (ours, fitted alpha line, alpha of the "
-         "paper)", "scatter", "params",
-         {layout.PLOTS / "capacity_vs_params.csv": ["capacity_bits", "fitted_bits",
-                                                    "paper_alpha_bits"]}),
-    Plot("Capacity track - training curves, memorized bits by step, one line per run",
-         "series", "step", {layout.PLOTS / "training_curves.csv": "memorized_bits"}),
-    Plot("Capacity track - training curves, loss by step, one line per run", "series", "step",
-         {layout.PLOTS / "training_curves.csv": "loss"}),
+         "series_logxy", "n_sequences", {layout.PLOTS / "memorization_vs_n.csv": "mem_bits_mean"},
+         "training sequences N", "unintended memorization (bits, mean over seeds)"),
+    Plot("Capacity track - capacity against parameters (ours, fitted alpha, alpha of the paper, "
+         "over our shapes)", "series_logxy", "params",
+         {layout.PLOTS / "capacity_vs_params.csv": "bits"}, "parameters", "capacity (bits)"),
+    Plot("Capacity track - training curves, memorized bits by step, a panel per shape, a colour "
+         "per N", "panels_logy", "step", {layout.PLOTS / "training_curves.csv": "memorized_bits"},
+         "training step", "memorized (bits)"),
+    Plot("Capacity track - training curves, loss by step, a panel per shape, a colour per N",
+         "panels_logy", "step", {layout.PLOTS / "training_curves.csv": "loss"},
+         "training step", "training loss (nats per token)"),
 )
 
 PAPER_SHAPES = [{"n_layer": n_layer, "d_model": d_model, "n_head": d_model // 16}

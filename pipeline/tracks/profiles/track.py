@@ -71,9 +71,12 @@ STAGES = (
 PLOTS = (
     Plot("Profiles track - share of sequences at M = 1 against parameters, by population "
          "and L", "series_logx", "params",
-         {layout.PLOTS / "full_share_vs_params.csv": "full_share"}),
-    Plot("Profiles track - next-token entropy across the context/continuation boundary, by "
-         "model and M", "series", "index", {layout.PLOTS / "boundary.csv": "entropy_nats"}),
+         {layout.PLOTS / "full_share_vs_params.csv": "full_share"}, "parameters",
+         "share of sequences at M = 1"),
+    Plot("Profiles track - next-token entropy across the context/continuation boundary, a "
+         "panel per model, a colour per level of M",
+         "panels", "index", {layout.PLOTS / "boundary.csv": "entropy_nats"}, "token index",
+         "next-token entropy (nats)"),
 )
 
 PRESETS = {

@@ -58,12 +58,16 @@ STAGES = (
 )
 
 PLOTS = (
-    Plot("Retention track - held-out token accuracy of a decoder reading the memory of each "
-         "encoder", "bar_horizontal", "accuracy", {layout.PLOTS / "retention.csv": "probe"}),
-    Plot("Retention track - memory models, blank-copy accuracy by run", "bar_horizontal",
-         "blank_copy_accuracy", {layout.PLOTS / "memory.csv": "run_id"}),
-    Plot("Retention track - memory models, causal loss by chunk, one line per run", "series",
-         "chunk", {layout.PLOTS / "chunks.csv": "ce_bits"}),
+    Plot("Retention track - token accuracy of a decoder reading the memory of each encoder, "
+         "held-out and train, majority-rate floor", "bars", "accuracy",
+         {layout.PLOTS / "retention.csv": "probe"}, "token accuracy (share of tokens)",
+         "decoder (probe run)"),
+    Plot("Retention track - memory models, blank-copy accuracy by run, held-out and train side "
+         "by side", "bars", "blank_copy_accuracy", {layout.PLOTS / "memory.csv": "run_id"},
+         "blank-copy accuracy (share of second-half tokens)", "memory model (run)"),
+    Plot("Retention track - memory models, causal loss by chunk, one line per run", "series_steps",
+         "chunk", {layout.PLOTS / "chunks.csv": "ce_bits"}, "chunk (index in the sequence)",
+         "held-out causal loss (bits per token)"),
 )
 
 # Badger 2026 (docs/science.md §3, the original code's settings): 512-token retention with

@@ -15,7 +15,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
-from pipeline.core.io import atomic_path, write_csv  # noqa: E402
+from pipeline.core import figures  # noqa: E402
+from pipeline.core.io import write_csv  # noqa: E402
 from pipeline.core.probes.membership_fit import BoundedLawFit  # noqa: E402
 from pipeline.tracks.text.findings import GridPoint, Run, TextFindings  # noqa: E402
 from pipeline.tracks.text.law import law_curve, law_of  # noqa: E402
@@ -71,28 +72,60 @@ def write_plot_data(findings: TextFindings, plots_dir: Path) -> None:
     grid, fit = grid_frame(findings.grid), law_of(findings.membership)
     write_csv(grid.select("series", "n_sequences", "calibrated_bits", "calibrated_low",
                           "calibrated_high", "memorized_bits", "heldout_scaled_bits",
-                          "dataset_bits", "capacity_bits_predicted", "identical_capacity_bits"),
+                          "dataset_bits", "capacity_bits_predicted", "identical_capacity_bits",
+                          pl.col("calibrated_low").alias("low"),
+                          pl.col("calibrated_high").alias("high")),
               plots_dir / "memorization_vs_n.csv")
-    write_csv(grid.select("series", "capacity_ratio", "n_sequences", "test_loss_bits_per_token",
-                          "train_loss_bits_per_token").with_columns(
-        pl.lit(findings.setting.uniform_bits_per_token).alias("uniform_bits_per_token"),
-        pl.lit(findings.references.oracle_test_bits_per_token).alias("oracle_bits_per_token")),
+    write_csv(pl.concat([grid.select(
+        "series", "capacity_ratio", "n_sequences", "test_loss_bits_per_token",
+        "train_loss_bits_per_token"), reference_rows(findings, grid)], how="diagonal"),
         plots_dir / "double_descent.csv")
     prefixes = findings.extraction.prefixes
     write_csv(pl.concat([
-        grid.select((pl.col("series") + f" k={k} {split}").alias("series"), "n_sequences",
+        grid.select((pl.col("series") + f", {split}").alias("panel"),
+                    pl.lit(f"prefix k = {k:>3}").alias("series"), "n_sequences",
+                    (pl.col("n_sequences") * _nudge(i, len(prefixes))).alias("n_drawn"),
                     pl.col(f"extract_{column}_k{k}").alias("extraction_rate"))
-        for k in prefixes for split, column in (("train", "train"), ("held-out", "test"))]),
+        for i, k in enumerate(prefixes)
+        for split, column in (("train: members", "train"), ("held-out", "test"))]),
         plots_dir / "extraction.csv")
-    write_csv(run_frame(findings.runs, fit), plots_dir / "membership_f1.csv")
-    write_csv(law_curve(fit, law_x(findings.runs), findings.setting.seq_len),
-              plots_dir / "membership_law.csv")
+    runs, curve = run_frame(findings.runs, fit), law_curve(fit, law_x(findings.runs),
+                                                            findings.setting.seq_len)
+    write_csv(runs, plots_dir / "membership_f1.csv")
+    write_csv(curve, plots_dir / "membership_law.csv")
+    write_csv(membership_long(runs, curve, fit.converged), plots_dir / "membership_f1_law.csv")
 
 
-def _save(fig, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
-    plt.close(fig)
+def _nudge(index: int, count: int) -> float:
+    """A factor of a few percent along a log axis that sets the ``index``-th of ``count``
+    lines apart from the others, so that equal values do not hide each other."""
+    return 1.12 ** (index - (count - 1) / 2)
+
+
+def reference_rows(findings: TextFindings, grid: pl.DataFrame) -> pl.DataFrame:
+    """The uniform guess and the oracle's held-out loss as two flat lines over the grid's
+    capacity ratios (the trivial ceiling and the reachable floor)."""
+    ratios = [grid["capacity_ratio"].min(), grid["capacity_ratio"].max()]
+    lines = [(f"uniform guess ({findings.setting.uniform_bits_per_token:.1f})",
+              findings.setting.uniform_bits_per_token),
+             ("oracle on held-out text", findings.references.oracle_test_bits_per_token)]
+    return pl.DataFrame([{"series": name, "capacity_ratio": x, "test_loss_bits_per_token": y}
+                         for name, y in lines for x in ratios])
+
+
+def membership_long(runs: pl.DataFrame, curve: pl.DataFrame, converged: bool) -> pl.DataFrame:
+    """F1 per run with its interval (``kind`` measured) beside the fitted law and the paper's
+    law (``kind`` law), one long table for ``.dvc/plots/law_logx.json``."""
+    measured = runs.select(pl.lit("measured").alias("kind"),
+                           (pl.col("config") + " F1 (95% CI)").alias("series"),
+                           "tokens_per_param", "f1", pl.col("f1_low").alias("low"),
+                           pl.col("f1_high").alias("high"), "evaluated_per_class")
+    laws = [("paper's law (clipped at 1)", "paper_law_f1")]
+    laws += [("fitted law", "fitted_f1")] if converged else []
+    return pl.concat([measured, *[curve.select(
+        pl.lit("law").alias("kind"), pl.lit(name).alias("series"), "tokens_per_param",
+        pl.col(column).clip(upper_bound=1.0).alias("f1"))  # the paper's law passes 1
+        for name, column in laws]], how="diagonal")
 
 
 def _errors(estimates: list, lows: list, highs: list) -> np.ndarray:
@@ -120,7 +153,7 @@ def memorization_figure(findings: TextFindings, path: Path) -> None:
     ax.set(xscale="log", xlabel="training sequences N", ylabel="unintended memorization (bits)",
            title="Text: memorization against N, calibrated by the held-out control")
     ax.legend(fontsize=7)
-    _save(fig, path)
+    figures.save(fig, path)
 
 
 def double_descent_figure(findings: TextFindings, path: Path) -> None:
@@ -147,7 +180,7 @@ def double_descent_figure(findings: TextFindings, path: Path) -> None:
            ylabel="loss (bits per token)",
            title="Text: loss against the capacity ratio (▲ off scale, value printed)")
     ax.legend(fontsize=7)
-    _save(fig, path)
+    figures.save(fig, path)
 
 
 def membership_figure(findings: TextFindings, path: Path) -> None:
@@ -167,47 +200,53 @@ def membership_figure(findings: TextFindings, path: Path) -> None:
         ax_roc.errorbar(x, est, yerr=_errors(est, [v.low for v in tpr], [v.high for v in tpr]),
                         fmt="s", color=f"C{i}", mfc="none", capsize=3, markersize=4,
                         label=f"{config} TPR at 1% FPR")
-        for r in runs:
-            below = r.f1.low if r.f1.low is not None else r.f1.estimate
-            ax_f1.annotate(f"n={2 * r.evaluated_per_class}", (r.tokens_per_param, _nan(below)),
-                           xytext=(0, -9), textcoords="offset points", ha="center", fontsize=6,
-                           rotation=90, va="top")
+        for r in runs:  # the sample size along the bottom, below its point
+            ax_f1.text(r.tokens_per_param, 0.37, f"n={2 * r.evaluated_per_class}", fontsize=6,
+                       rotation=90, ha="center", va="bottom", color="0.3")
     curve = law_curve(fit, law_x(findings.runs), findings.setting.seq_len)
     if fit.converged:
         ax_f1.plot(curve["tokens_per_param"], curve["fitted_f1"], "k-",
                    label=f"fitted law (bounded; max {fit.max_fitted_f1:.3f})")
-    ax_f1.plot(curve["tokens_per_param"], curve["paper_law_f1"], "r--",
-               label="paper's constants (x = 1000·|D|/params)")
+    ax_f1.plot(curve["tokens_per_param"], np.minimum(curve["paper_law_f1"], 1.0), "r--",
+               label="paper's constants (x = 1000·|D|/params; clipped at F1 = 1)")
     ax_roc.axhline(0.01, color="grey", linestyle="--", linewidth=0.8, label="TPR chance (0.01)")
-    for ax in (ax_f1, ax_roc):
+    for ax, corner in ((ax_f1, "upper right"), (ax_roc, "center left")):  # where no point is
         ax.axhline(0.5, color="grey", linewidth=0.8)
         ax.axvline(100, color="grey", linestyle=":", linewidth=1,
                    label="100 tokens/param (the paper's claim)")
         ax.set(xscale="log", xlabel="training tokens per parameter")
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc=corner)
     ax_f1.set(ylim=(0.35, 1.05), ylabel="F1 on the evaluation half (n = sequences scored)",
               title="Loss attack: F1 and the membership law")
     ax_roc.set(ylim=(-0.02, 1.05), ylabel="ROC AUC / TPR at 1% FPR",
                title="Loss attack: AUC (chance 0.5) and TPR at 1% FPR (chance 0.01)")
-    _save(fig, path)
+    figures.save(fig, path)
 
 
 def extraction_figure(findings: TextFindings, path: Path) -> None:
+    """A panel per shape and split (train, held-out), a colour per prefix length k; the k
+    lines are nudged apart along N (by 12% each) so that equal rates do not hide each
+    other."""
     groups = _by_shape(findings, findings.grid)
     prefixes = findings.extraction.prefixes
-    fig, axes = plt.subplots(1, len(groups), figsize=(4.5 * len(groups), 4), squeeze=False,
-                             sharey=True)
-    for ax, (config, points) in zip(axes[0], groups, strict=True):
-        n = [g.n_sequences for g in points]
-        for i, k in enumerate(prefixes):
-            ax.plot(n, [g.extraction[f"extract_train_k{k}"] for g in points], marker="o",
-                    color=f"C{i}", label=f"train, k={k}")
-            ax.plot(n, [g.extraction[f"extract_test_k{k}"] for g in points], marker="x",
-                    color=f"C{i}", linestyle="--", label=f"held-out, k={k}")
-        ax.set(xscale="log", xlabel="training sequences N", title=config)
-    axes[0][0].set_ylabel("exact extraction rate")
-    axes[0][0].legend(fontsize=7)
-    _save(fig, path)
+    splits = (("train", "train: members"), ("test", "held-out: never trained on"))
+    fig, axes = plt.subplots(len(groups), 2, figsize=(10, 3.8 * len(groups)), squeeze=False,
+                             sharey=True, layout="constrained")
+    for row, (config, points) in zip(axes, groups, strict=True):
+        n = np.array([g.n_sequences for g in points], dtype=float)
+        for ax, (column, name) in zip(row, splits, strict=True):
+            for i, k in enumerate(prefixes):
+                rates = [g.extraction[f"extract_{column}_k{k}"] for g in points]
+                ax.plot(n * _nudge(i, len(prefixes)), rates,
+                        marker="os^Dv"[i % 5], color=f"C{i}", label=f"prefix k = {k}")
+            ax.set(xscale="log", ylim=(-0.03, 1.03),
+                   xlabel="training sequences N (k lines nudged 12% apart)",
+                   ylabel="exact extraction rate (share of sequences)",
+                   title=f"{config}, {name}")
+            ax.legend(fontsize=7)
+    fig.suptitle("Greedy extraction: share of sequences whose continuation is reproduced "
+                 "exactly")
+    figures.save(fig, path)
 
 
 def write_figures(findings: TextFindings, figures: Path) -> None:

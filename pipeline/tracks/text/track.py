@@ -78,18 +78,23 @@ STAGES = (
 )
 
 PLOTS = (
-    Plot("Text track - calibrated memorization against N (raw sum beside it), one line per "
-         "shape", "series_logx", "n_sequences",
-         {layout.PLOTS / "memorization_vs_n.csv": ["calibrated_bits", "memorized_bits"]}),
-    Plot("Text track - test loss against dataset bits over capacity (double descent)",
+    Plot("Text track - calibrated memorization against N with its interval, one line per shape",
+         "series_ci_logx", "n_sequences",
+         {layout.PLOTS / "memorization_vs_n.csv": "calibrated_bits"}, "training sequences N",
+         "calibrated unintended memorization (bits, 95% CI)"),
+    Plot("Text track - test loss against dataset bits over capacity, uniform guess and oracle",
          "series_logx", "capacity_ratio",
-         {layout.PLOTS / "double_descent.csv": "test_loss_bits_per_token"}),
-    Plot("Text track - membership F1 against tokens per parameter (points, fitted law, law of "
-         "the paper)", "scatter", "tokens_per_param",
-         {layout.PLOTS / "membership_f1.csv": "f1",
-          layout.PLOTS / "membership_law.csv": ["fitted_f1", "paper_law_f1"]}),
-    Plot("Text track - exact extraction rate against N, by shape, prefix length and split",
-         "series_logx", "n_sequences", {layout.PLOTS / "extraction.csv": "extraction_rate"}),
+         {layout.PLOTS / "double_descent.csv": "test_loss_bits_per_token"},
+         "dataset information / (alpha x params)", "test loss (bits per token)"),
+    Plot("Text track - membership F1 against tokens per parameter (runs with intervals, fitted "
+         "law, law of the paper)", "law_logx", "tokens_per_param",
+         {layout.PLOTS / "membership_f1_law.csv": "f1"}, "training tokens per parameter",
+         "membership F1 (loss attack)"),
+    Plot("Text track - exact extraction rate against N, a panel per shape and split, a colour "
+         "per prefix length k", "panels_logx", "n_drawn",
+         {layout.PLOTS / "extraction.csv": "extraction_rate"},
+         "training sequences N (k lines nudged 12% apart)",
+         "exact extraction rate (share of sequences)"),
 )
 
 PRESETS = {
