@@ -107,17 +107,16 @@ class GridConfig(Section):
 
 
 class GateConfig(Section):
-    """The degeneracy gate at the main cell (docs/science.md §3, the trap): unless enough models
-    show a spread of M, every analysis is uninformative."""
+    """The degeneracy gate at the main cell (docs/science.md §3, the trap), per model: a
+    model's members must spread over the levels of M before its profile means anything."""
 
-    min_full_share: Fraction = 0.01
-    """A passing model has at least this share of members at M = 1."""
-    min_low_share: Fraction = 0.10
-    """... and at least this share of members at M ≤ 0.2."""
-    min_gap: Fraction = 0.05
-    """... and members' mean M above non-members' by more than this."""
+    min_per_level: PositiveInt = 30
+    """A level counts as populated with at least this many members (and a level-wise
+    statistic is computed only on levels this full)."""
+    min_levels: Annotated[int, Field(ge=2, le=5)] = 3
+    """A passing model has at least this many of the five levels populated."""
     min_models: PositiveInt = 2
-    """At least this many models must pass."""
+    """At least this many models must pass (a trend across sizes needs two)."""
 
 
 class PredictorConfig(Section):
