@@ -45,7 +45,15 @@ class DataConfig(Section):
     repetitions: Annotated[list[PositiveInt], Field(min_length=1)] = [1, 2, 4, 8, 16]
     """Times a member appears in the training set; members are stratified evenly over them."""
     members_per_repetition: PositiveInt = 100
-    """Members drawn for each repetition count."""
+    """Members drawn for each repetition count (unless ``counts`` is given)."""
+    counts: list[PositiveInt] | None = None
+    """Members drawn for each repetition count, one per entry of the (ascending)
+    ``repetitions``; null = ``members_per_repetition`` for each."""
+    unscored_members: Annotated[int, Field(ge=0)] | Literal["rest"] = 0
+    """Further member-pool sequences trained on once and never scored (the 1x stratum stands
+    for them): they fill the training stream, so that a repeated member's share of it, which
+    decides whether it is memorized (docs/profiles.md), is small and the models see enough
+    text to generalize. rest = the whole remaining pool."""
     nonmembers: PositiveInt = 500
     """Held-out sequences scored beside the members (the generalization control)."""
     seed: Seed = 0
@@ -56,6 +64,18 @@ class DataConfig(Section):
     def _unique(cls, value: list[int]) -> list[int]:
         unique("repetitions", value)
         return sorted(value)
+
+    def per_repetition(self) -> list[int]:
+        """Members drawn for each entry of ``repetitions``."""
+        return list(self.counts) if self.counts else [self.members_per_repetition] * len(
+            self.repetitions)
+
+    @model_validator(mode="after")
+    def _counts_match(self) -> DataConfig:
+        if self.counts is not None and len(self.counts) != len(self.repetitions):
+            raise ValueError(f"data.counts has {len(self.counts)} entries, data.repetitions "
+                             f"{len(self.repetitions)}")
+        return self
 
     @model_validator(mode="after")
     def _tokens_need_files(self) -> DataConfig:

@@ -346,7 +346,9 @@ def markdown_report(profiles: ProfilesConfig, data_info: dict, models: list[dict
         f"Corpus: {data_info['corpus_name']} (the text track's deduplicated "
         f"{data_info['seq_len']}-token sequences; the paper used the Pile). "
         f"{data_info['members']} members, stratified over repetitions "
-        f"{data_info['repetitions']} ({data_info['training_sequences']} training sequences), and "
+        f"{data_info['repetitions']}, {data_info.get('unscored_members', 0)} further pool "
+        f"sequences trained on once and not scored ({data_info['training_sequences']} training "
+        "sequences in all), and "
         f"{data_info['nonmembers']} held-out non-members. Split by "
         f"{data_info['split_by']}.", "",
         ("Models: a ladder of GPT-2s trained here on the members (the paper: Pythia-deduped "

@@ -25,6 +25,7 @@ from pipeline.tracks.retention.plots import (
     write_plot_data,
 )
 from pipeline.tracks.retention.summary import (
+    CAUSAL_LM,
     UNTRAINED,
     memory_tables,
     retention_table,
@@ -34,6 +35,9 @@ from pipeline.tracks.retention.verdicts import MIN_BITS_PER_DIMENSION, decide
 
 # The paper's setting: n = 512 tokens of an 8k vocabulary in d = 512 dimensions.
 PAPER_BITS_PER_DIM = 512 * math.log2(8000) / 512
+# A causal LM whose held-out loss still falls more than this between the two largest budgets
+# (bits per token) is flagged as short of its plateau.
+PLATEAU_GAP = 0.1
 CLAIMS_FILE = REFERENCE / "badger2026_claims.csv"
 
 
@@ -95,6 +99,10 @@ def regime_warnings(config: RetentionConfig, retention: pl.DataFrame,
             f"the autoencoder regenerates only {float(own['accuracy'][0]):.2f} of held-out "
             "tokens: it is under-trained at this budget (the paper's reach ~all), so the "
             "causal-LM vs autoencoder contrast is measured against a weak autoencoder")
+    gap = plateau_gap(held, config.seq_len)
+    if gap is not None and gap > PLATEAU_GAP:
+        warnings.append(f"the causal LMs' own held-out loss still fell {gap:.2f} bits/token "
+                        "between the two largest budgets: the largest is short of its plateau")
     held_memory = _held(memory)
     if held_memory.filter(pl.col("memory") == "none").is_empty():
         warnings.append("no no-memory baseline: the copy floor and the memory's benefit per "
@@ -105,6 +113,20 @@ def regime_warnings(config: RetentionConfig, retention: pl.DataFrame,
                         "the memory models are under-trained or the memory encoder retains too "
                         "little to copy from")
     return warnings
+
+
+def lm_losses(held: pl.DataFrame, seq_len: int) -> dict[str, float]:
+    """Budget (steps) → the LM's own held-out loss, bits per token."""
+    rows = held.filter(pl.col("kind").is_in([CAUSAL_LM, UNTRAINED])
+                       & (pl.col("length") == seq_len)).sort("budget")
+    return {str(r["budget"]): r["lm_heldout_bits"] for r in rows.iter_rows(named=True)}
+
+
+def plateau_gap(held: pl.DataFrame, seq_len: int) -> float | None:
+    """Held-out loss at the second-largest trained budget minus at the largest (bits per
+    token): how much the last stretch of training still bought."""
+    losses = [v for k, v in lm_losses(held, seq_len).items() if int(k) > 0]
+    return float(losses[-2] - losses[-1]) if len(losses) >= 2 else None
 
 
 def retention_metrics(config: RetentionConfig, corpus_name: str, retention: pl.DataFrame,
@@ -124,6 +146,8 @@ def retention_metrics(config: RetentionConfig, corpus_name: str, retention: pl.D
             "causal_ce_bits", "causal_accuracy", "copy_accuracy", "blank_copy_accuracy",
             "causal_ce_vs_no_memory", "encoder_retention_accuracy")}
             for r in _held(memory).iter_rows(named=True)},
+        "lm_heldout_bits": lm_losses(held, config.seq_len),
+        "lm_plateau_gap_bits": plateau_gap(held, config.seq_len),
         "verdicts": {c["claim_id"]: c["verdict"] for c in claims},
         "verdict_reasons": {c["claim_id"]: c["ours"] for c in claims},
         "regime_warnings": warnings,
@@ -175,7 +199,8 @@ def markdown_report(config: RetentionConfig, corpus_name: str, vocab_size: int,
         "n · log2 V / d. Paper: causal LMs near the floor at every budget; autoencoders "
         "near 1.0 accuracy.", "",
         *_table(table, [("encoder", "encoder"), ("kind", "kind"), ("budget", "steps"),
-                        ("length", "n"), ("accuracy", "accuracy"),
+                        ("length", "n"), ("lm_heldout_bits", "LM held-out bits/token"),
+                        ("accuracy", "accuracy"),
                         ("train_accuracy", "train accuracy"), ("ce_bits", "CE bits/token"),
                         ("null_ce_bits", "null CE"), ("ce_ratio", "CE ratio"),
                         ("retained_fraction", "retained fraction"),

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from pipeline.core.scoring import sequence_nll_bits
 from pipeline.tracks.retention import layout
 from pipeline.tracks.retention.corpus import Corpus, cut
 from pipeline.tracks.retention.evaluate import evaluate_memory, evaluate_reconstruction
@@ -39,7 +40,7 @@ from pipeline.tracks.retention.metrics import (
     majority_rate,
     retained_fraction,
 )
-from pipeline.tracks.retention.models import NULL, load_folder
+from pipeline.tracks.retention.models import NULL, load_encoder, load_folder
 
 SPLITS = ("heldout", "train")
 CAUSAL_LM, UNTRAINED = "causal LM", "untrained encoder"
@@ -92,7 +93,7 @@ def retention_table(builder: Builder) -> pl.DataFrame:
                          "majority_rate": majority_rate(tokens),
                          "bits_per_dimension": bits_per_dimension(probe["length"],
                                                                   corpus.vocab_size, d)})
-    frame = pl.DataFrame(rows)
+    frame = pl.DataFrame(rows).join(lm_heldout_loss(builder), on="encoder", how="left")
     null = (frame.filter(pl.col("encoder") == NULL)
             .select("length", "split", pl.col("ce_bits").alias("null_ce_bits")))
     frame = frame.join(null, on=["length", "split"], how="left")
@@ -103,6 +104,20 @@ def retention_table(builder: Builder) -> pl.DataFrame:
         pl.col("ce_bits").map_elements(lambda ce: retained_fraction(ce, corpus.vocab_size),
                                        return_dtype=pl.Float64).alias("retained_fraction"),
     )
+
+
+def lm_heldout_loss(builder: Builder) -> pl.DataFrame:
+    """Each causal LM's (and the untrained encoder's) own next-token loss on held-out whole
+    pool sequences, bits per token: how near its plateau the largest budget is."""
+    config, corpus = builder.config, builder.corpus
+    heldout = corpus.nonmembers[:config.max_eval_sequences]
+    rows = []
+    for steps in budget_steps(config):
+        model = load_encoder(builder.encoder_dir(lm_id(steps)))
+        bits = sequence_nll_bits(model, heldout, batch_size=config.eval_batch_size)
+        rows.append({"encoder": lm_id(steps),
+                     "lm_heldout_bits": float(bits.mean() / (heldout.shape[1] - 1))})
+    return pl.DataFrame(rows, schema={"encoder": pl.String, "lm_heldout_bits": pl.Float64})
 
 
 def memory_tables(builder: Builder, retention: pl.DataFrame) -> tuple[pl.DataFrame,
