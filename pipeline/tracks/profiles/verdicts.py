@@ -1,6 +1,6 @@
 """The verdict rules of the profiles track: each finding of Chen, Han, Miyao (2024) decided
 from bootstrap intervals, with thresholds taken from the paper's own numbers
-(``pipeline/reference/chen2024_*.csv``).
+(the ``chen2024`` tables of ``pipeline/reference``).
 
 A rule reads :class:`~pipeline.core.stats.Interval` objects and returns a :class:`Verdict`:
 *reproduced* when the interval lies on the paper's side of the threshold, *contradicted*
