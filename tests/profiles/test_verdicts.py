@@ -81,6 +81,8 @@ def test_boundary_rules_contradicted_when_the_levels_swap(tmp_path):
 def test_predictor_rule_contradicted_below_the_floor():
     margins = {"a": v.exact(-0.05), "b": v.exact(0.1)}
     assert v.predictor_above_floor(margins).verdict == v.CONTRADICTED
+    # A predictor that is its floor on every resample is not above it.
+    assert v.predictor_above_floor({"a": v.exact(0.0)}).verdict == v.CONTRADICTED
 
 
 def test_trend_noise_is_inconclusive_not_a_verdict():

@@ -116,13 +116,17 @@ def every(intervals: dict[str, Interval | None], threshold: float, above: bool,
                    for name, i in intervals.items()]
         return Verdict(UNTESTABLE, "; ".join(reasons) or "no gate-passing model",
                        dict(intervals))
-    sign = 1 if above else -1
-    sides = {name: side(i, threshold) for name, i in testable.items()}
+    # The claim is strict: an interval ending at the threshold (e.g. a margin of exactly
+    # 0 on every resample) cannot be past it, so it counts against.
+    claimed = {name: (i.low > threshold) if above else (i.high < threshold)
+               for name, i in testable.items()}
+    against = {name: (i.high <= threshold) if above else (i.low >= threshold)
+               for name, i in testable.items()}
     shown = "; ".join(f"{name} {_show(i)}" for name, i in testable.items())
     relation = ">" if above else "<"
-    if any(s == -sign for s in sides.values()):
+    if any(against.values()):
         verdict = CONTRADICTED
-    elif all(s == sign for s in sides.values()):
+    elif all(claimed.values()):
         verdict = REPRODUCED
     else:
         verdict = INCONCLUSIVE
