@@ -82,7 +82,7 @@ TINY_PARAMS = {
         "grid": {"k": 8, "length": 4, "lengths": [4, 8], "contexts": [4, 8]},
         "precision": "fp32",
         "score_batch_size": 64,
-        "gate": {"min_full_share": 0.01, "min_low_share": 0.1, "min_gap": 0.05, "min_models": 2},
+        "gate": {"min_per_level": 2, "min_levels": 2, "min_models": 2},
         "boundary_levels": [0.0, 0.5, 1.0],
         "predictor": {"n_layer": 1, "n_head": 2, "epochs": 2, "batch_size": 8,
                       "min_per_level": 1, "exclude_full": False},

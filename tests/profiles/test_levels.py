@@ -1,12 +1,10 @@
-"""Level bins, transitions and the degeneracy gate."""
+"""Level bins and transitions (the gate: test_verdicts.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import polars as pl
 
-from pipeline.tracks.profiles.config import GateConfig
-from pipeline.tracks.profiles.gate import judge
 from pipeline.tracks.profiles.levels import level, transition_matrix, transitions
 
 
@@ -26,21 +24,3 @@ def test_a_model_compared_with_itself_gives_the_identity():
     table, pairs = transitions(main, ["a", "b"])
     assert [p["diagonal_mass"] for p in pairs] == [1.0, 1.0]
     assert table.height == 2 * 25
-
-
-def _main(member_scores, other_scores):
-    rows = []
-    for name in ("small", "large"):
-        rows += [{"model": name, "M": m, "member": True} for m in member_scores]
-        rows += [{"model": name, "M": m, "member": False} for m in other_scores]
-    return pl.DataFrame(rows)
-
-
-def test_gate_flags_all_zero_and_all_one():
-    gate = GateConfig()
-    assert judge(_main([0.0] * 100, [0.0] * 100), gate)["degenerate"]
-    assert judge(_main([1.0] * 100, [1.0] * 100), gate)["degenerate"]
-    assert judge(_main([1.0] * 100, [0.0] * 100), gate)["degenerate"]  # nothing at M ≤ 0.2
-    spread = [1.0] * 20 + [0.0] * 80
-    result = judge(_main(spread, [0.0] * 100), gate)
-    assert not result["degenerate"] and result["passing_models"] == 2

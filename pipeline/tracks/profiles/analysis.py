@@ -12,7 +12,7 @@ import polars as pl
 
 from pipeline.core.io import read_json, read_parquet, write_csv, write_json
 from pipeline.core.report import finite
-from pipeline.tracks.profiles import boundary, embeddings, layout
+from pipeline.tracks.profiles import boundary, embeddings, evidence, layout
 from pipeline.tracks.profiles.config import ProfilesConfig
 from pipeline.tracks.profiles.data import MEMBER, SEQ_ID, TOKENS, read_sequences
 from pipeline.tracks.profiles.gate import judge
@@ -60,13 +60,16 @@ def analyse(profiles: ProfilesConfig, root: Path) -> dict:
         pl.col("model").replace_strict(order, return_dtype=pl.Int64), SEQ_ID)
 
     gate = judge(main, profiles.gate)
+    passing = [n for n in names if n in gate["passing"]]
+    min_n = profiles.gate.min_per_level
     write_csv(shares(grid, params), root / layout.SHARES)
 
     matrices, pairs = transitions(main.filter(pl.col(MEMBER)), names)
     write_csv(matrices, root / layout.TRANSITIONS)
 
     tokens = sequences[TOKENS].to_numpy().astype(np.int64)
-    curves, summaries, embedding = [], [], {}
+    member = sequences[MEMBER].to_numpy()
+    curves, summaries, embedding, boundary_evidence = [], [], {}, {}
     for name in names:
         scores = main.filter(pl.col("model") == name).sort(SEQ_ID)["M"].to_numpy()
         traces = read_traces(root, name)
@@ -78,12 +81,39 @@ def analyse(profiles: ProfilesConfig, root: Path) -> dict:
         with warnings.catch_warnings():  # empty levels give NaN means, reported as null
             warnings.simplefilter("ignore", RuntimeWarning)
             embedding[name] = embeddings.analyse(traces["hidden"], scores, k, length)
+        if name in passing:
+            boundary_evidence[name] = boundary_tests(tokens[member], scores[member],
+                                                     traces["entropy"][member], ngrams, k, min_n)
     write_csv(pl.concat(curves, how="diagonal_relaxed"), root / layout.BOUNDARY)
     summary_table = pl.concat(summaries, how="diagonal_relaxed")
     write_csv(summary_table, root / layout.BOUNDARY_SUMMARY)
     write_json(finite(embedding), root / layout.EMBEDDINGS)
+    wide = evidence.member_scores(grid, passing, k, length)
+    tests = {
+        "passing_models": passing, "min_sequences": min_n,
+        "size": {"full": evidence.size_trend(wide, evidence.full, min_n),
+                 "zero": evidence.size_trend(wide, evidence.zero, min_n)},
+        "axes": evidence.axis_trends(grid, passing, k, length, list(profiles.grid.lengths),
+                                     list(profiles.grid.contexts), min_n),
+        "boundary": boundary_evidence,
+        "transitions": {f"{a}→{b}": evidence.transition_pair(wide[a], wide[b], min_n)
+                        for a, b in zip(passing, passing[1:], strict=False)},
+    }
     result = {"gate": gate, "transitions": pairs, "k": k, "L": length,
-              "models": models}
+              "models": models, "evidence": evidence.serialize(tests)}
     write_json(finite(result), root / layout.ANALYSIS_SUMMARY)
     log.info("gate: %s (%s)", "DEGENERATE" if gate["degenerate"] else "passes", gate["reason"])
     return result
+
+
+def boundary_tests(tokens: np.ndarray, scores: np.ndarray, entropy: np.ndarray,
+                   ngrams: boundary.NgramTable, k: int, min_n: int) -> dict:
+    """One model's boundary intervals over its members: at M = 0, at M = 1, and the
+    difference of their context entropies."""
+    values = evidence.boundary_values(tokens, entropy, ngrams.unigram, k)
+    at_zero, at_one = scores <= _EPS, scores >= 1 - _EPS
+    both = at_zero | at_one
+    return {"zero": evidence.boundary_level(values, at_zero, min_n),
+            "full": evidence.boundary_level(values, at_one, min_n),
+            "context_entropy_difference": evidence.context_entropy_difference(
+                values["context_entropy"][both], at_one[both], min_n)}

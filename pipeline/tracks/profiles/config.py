@@ -45,7 +45,15 @@ class DataConfig(Section):
     repetitions: Annotated[list[PositiveInt], Field(min_length=1)] = [1, 2, 4, 8, 16]
     """Times a member appears in the training set; members are stratified evenly over them."""
     members_per_repetition: PositiveInt = 100
-    """Members drawn for each repetition count."""
+    """Members drawn for each repetition count (unless ``counts`` is given)."""
+    counts: list[PositiveInt] | None = None
+    """Members drawn for each repetition count, one per entry of the (ascending)
+    ``repetitions``; null = ``members_per_repetition`` for each."""
+    unscored_members: Annotated[int, Field(ge=0)] | Literal["rest"] = 0
+    """Further member-pool sequences trained on once and never scored (the 1x stratum stands
+    for them): they fill the training stream, so that a repeated member's share of it, which
+    decides whether it is memorized (docs/profiles.md), is small and the models see enough
+    text to generalize. rest = the whole remaining pool."""
     nonmembers: PositiveInt = 500
     """Held-out sequences scored beside the members (the generalization control)."""
     seed: Seed = 0
@@ -56,6 +64,18 @@ class DataConfig(Section):
     def _unique(cls, value: list[int]) -> list[int]:
         unique("repetitions", value)
         return sorted(value)
+
+    def per_repetition(self) -> list[int]:
+        """Members drawn for each entry of ``repetitions``."""
+        return list(self.counts) if self.counts else [self.members_per_repetition] * len(
+            self.repetitions)
+
+    @model_validator(mode="after")
+    def _counts_match(self) -> DataConfig:
+        if self.counts is not None and len(self.counts) != len(self.repetitions):
+            raise ValueError(f"data.counts has {len(self.counts)} entries, data.repetitions "
+                             f"{len(self.repetitions)}")
+        return self
 
     @model_validator(mode="after")
     def _tokens_need_files(self) -> DataConfig:
@@ -107,17 +127,16 @@ class GridConfig(Section):
 
 
 class GateConfig(Section):
-    """The degeneracy gate at the main cell (docs/science.md §3, the trap): unless enough models
-    show a spread of M, every analysis is uninformative."""
+    """The degeneracy gate at the main cell (docs/science.md §3, the trap), per model: a
+    model's members must spread over the levels of M before its profile means anything."""
 
-    min_full_share: Fraction = 0.01
-    """A passing model has at least this share of members at M = 1."""
-    min_low_share: Fraction = 0.10
-    """... and at least this share of members at M ≤ 0.2."""
-    min_gap: Fraction = 0.05
-    """... and members' mean M above non-members' by more than this."""
+    min_per_level: PositiveInt = 30
+    """A level counts as populated with at least this many members (and a level-wise
+    statistic is computed only on levels this full)."""
+    min_levels: Annotated[int, Field(ge=2, le=5)] = 3
+    """A passing model has at least this many of the five levels populated."""
     min_models: PositiveInt = 2
-    """At least this many models must pass."""
+    """At least this many models must pass (a trend across sizes needs two)."""
 
 
 class PredictorConfig(Section):

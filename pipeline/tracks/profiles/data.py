@@ -1,7 +1,8 @@
 """Members with a known repetition count, non-members, and corpus n-gram counts.
 
-Members are drawn from the shared corpus's member pool and stratified evenly over
-``data.repetitions``; the training set holds each member that many times (shuffled by the
+Members are drawn from the shared corpus's member pool and stratified over
+``data.repetitions`` (``data.counts`` per stratum); the training set holds each member that
+many times, plus ``data.unscored_members`` further pool sequences once each (shuffled by the
 trainer). Non-members come from the corpus's held-out sequences, which no ladder model
 sees. Repetition gives memorization a graded axis within one model; non-members are the
 generalization control the paper lacks. The member / non-member split is the corpus
@@ -65,37 +66,51 @@ def check_lengths(profiles: ProfilesConfig, seq_len: int) -> None:
 
 
 def select_sequences(members: np.ndarray, nonmembers: np.ndarray,
-                     profiles: ProfilesConfig) -> pl.DataFrame:
+                     profiles: ProfilesConfig) -> tuple[pl.DataFrame, np.ndarray]:
     """One row per scored sequence: ``seq_id``, ``tokens``, ``member``, ``repetitions``
-    (0 for non-members)."""
+    (0 for non-members); and the unscored members trained on once."""
     data = profiles.data
-    n_members = data.members_per_repetition * len(data.repetitions)
+    per_repetition = data.per_repetition()
+    n_members = sum(per_repetition)
     if n_members > len(members):
         raise ConfigError(
-            f"profiles.data: {n_members} members (members_per_repetition × repetitions) exceed "
-            f"the member pool of {len(members)} sequences ({corpus.pool_path('members')})")
+            f"profiles.data: {n_members} members (members_per_repetition / counts × "
+            f"repetitions) exceed the member pool of {len(members)} sequences "
+            f"({corpus.pool_path('members')})")
+    rest = len(members) - n_members
+    unscored = rest if data.unscored_members == "rest" else data.unscored_members
+    if unscored > rest:
+        raise ConfigError(f"profiles.data.unscored_members={unscored} exceeds the {rest} pool "
+                          f"sequences left after the {n_members} scored members")
     if data.nonmembers > len(nonmembers):
         raise ConfigError(
             f"profiles.data.nonmembers={data.nonmembers} exceeds the {len(nonmembers)} held-out "
             f"sequences ({corpus.pool_path('nonmembers')})")
     rng = np.random.default_rng(data.seed)
-    chosen = members[rng.permutation(len(members))[:n_members]]
+    order = rng.permutation(len(members))
+    chosen = members[order[:n_members]]
+    extra = members[order[n_members:n_members + unscored]]
     held_out = nonmembers[rng.permutation(len(nonmembers))[:data.nonmembers]]
-    repetitions = np.repeat(np.asarray(data.repetitions), data.members_per_repetition)
+    repetitions = np.repeat(np.asarray(data.repetitions), per_repetition)
     tokens = np.concatenate([chosen, held_out])
-    return pl.DataFrame({
+    frame = pl.DataFrame({
         SEQ_ID: np.arange(len(tokens), dtype=np.int64),
         TOKENS: tokens.astype(np.int64),
         MEMBER: np.arange(len(tokens)) < n_members,
         REPETITIONS: np.concatenate([repetitions, np.zeros(len(held_out), dtype=np.int64)]),
     }, schema_overrides={TOKENS: pl.Array(pl.Int64, tokens.shape[1])})
+    return frame, extra
 
 
-def training_tokens(sequences: pl.DataFrame) -> np.ndarray:
-    """The ladder's training set: each member ``repetitions`` times, in seq_id order."""
+def training_tokens(sequences: pl.DataFrame, unscored: np.ndarray | None = None) -> np.ndarray:
+    """The ladder's training set: each member ``repetitions`` times, in seq_id order, then
+    the unscored members once each."""
     members = sequences.filter(pl.col(MEMBER))
     tokens = members[TOKENS].to_numpy()
-    return np.repeat(tokens, members[REPETITIONS].to_numpy(), axis=0)
+    repeated = np.repeat(tokens, members[REPETITIONS].to_numpy(), axis=0)
+    if unscored is None or not len(unscored):
+        return repeated
+    return np.concatenate([repeated, unscored.astype(repeated.dtype)])
 
 
 def ngram_counts(corpus: np.ndarray) -> pl.DataFrame:
@@ -115,8 +130,8 @@ def prepare(profiles: ProfilesConfig, root: Path) -> dict:
     """Write the scored sequences, the training set, the n-gram counts and a summary."""
     members, nonmembers, info = read_corpus(profiles, root)
     check_lengths(profiles, int(info["seq_len"]))
-    sequences = select_sequences(members, nonmembers, profiles)
-    training = training_tokens(sequences)
+    sequences, unscored = select_sequences(members, nonmembers, profiles)
+    training = training_tokens(sequences, unscored)
     write_parquet(sequences, root / layout.SEQUENCES)
     write_parquet(pl.DataFrame({TOKENS: training},
                                schema={TOKENS: pl.Array(pl.Int64, training.shape[1])}),
@@ -127,6 +142,7 @@ def prepare(profiles: ProfilesConfig, root: Path) -> dict:
         "members": int(sequences[MEMBER].sum()),
         "nonmembers": int((~sequences[MEMBER]).sum()),
         "training_sequences": len(training),
+        "unscored_members": len(unscored),
         "repetitions": list(profiles.data.repetitions),
         "seq_len": int(info["seq_len"]),
         "vocab_size": int(info["vocab_size"]),

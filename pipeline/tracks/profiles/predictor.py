@@ -7,8 +7,10 @@ token i predicts whether token i was generated right. The encoder is ``batch_fir
 ``cross_batch_attention`` rebuilds the original's bug (``batch_first=False`` fed
 ``[batch, time, width]``, so attention runs across the batch). Sequences are split into
 train / validation / test; the epoch is chosen on validation (the original chose it on
-test). Beside it, the trivial floors: "not memorized" everywhere, an entropy threshold,
-and a logistic regression on entropy.
+test). The task is the paper's: members only, up to ``max_per_level`` sequences from each
+level M = i/L with i < L, so no level dominates. Beside it, the trivial floors: "not
+memorized" everywhere, an entropy threshold, and a logistic regression on entropy; the
+margin over the best of them has a paired bootstrap interval over test sequences.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from sklearn.linear_model import LogisticRegression
 from pipeline.core.errors import ArtifactError, ConfigError
 from pipeline.core.io import read_json, read_parquet, write_json
 from pipeline.core.report import finite
+from pipeline.core.stats import Interval, paired_difference
 from pipeline.tracks.profiles import layout
 from pipeline.tracks.profiles.config import PredictorConfig, ProfilesConfig
 from pipeline.tracks.profiles.levels import LABELS, level
@@ -59,24 +62,30 @@ class MemorizationPredictor(nn.Module):
 
 
 def select(scores: np.ndarray, length: int, config: PredictorConfig,
-           rng: np.random.Generator) -> np.ndarray:
-    """Indices of the sequences the predictor uses: M = 1 left out if asked, at most
-    ``max_per_level`` per level j/L; stops when too few levels are populated."""
+           rng: np.random.Generator, member: np.ndarray | None = None) -> np.ndarray:
+    """Indices of the sequences the predictor uses, the paper's task: members only, up to
+    ``max_per_level`` drawn from each level M = i/L (i < L unless ``exclude_full`` is off),
+    levels holding fewer than ``min_per_level`` left out, so no level dominates the label;
+    stops when fewer than two levels remain."""
     index = np.rint(scores * length).astype(int)
-    chosen = []
+    eligible = np.ones(len(scores), bool) if member is None else np.asarray(member, bool)
+    chosen, counts = [], np.zeros(length + 1, dtype=int)
     for j in range(length + (0 if config.exclude_full else 1)):
-        members = np.flatnonzero(index == j)
-        chosen.append(rng.permutation(members)[:config.max_per_level])
-    chosen = np.sort(np.concatenate(chosen))
-    bins = np.bincount(level(scores[chosen]), minlength=len(LABELS))
-    populated = int((bins >= config.min_per_level).sum())
+        candidates = np.flatnonzero((index == j) & eligible)
+        if len(candidates) < config.min_per_level:
+            continue
+        picked = rng.permutation(candidates)[:config.max_per_level]
+        chosen.append(picked)
+        counts[j] = len(picked)
+    populated = int((counts > 0).sum())
     if populated < MIN_LEVELS:
-        counts = ", ".join(f"{label}: {n}" for label, n in zip(LABELS, bins, strict=True))
+        available = np.bincount(index[eligible], minlength=length + 1)
+        shown = ", ".join(f"{j}/{length}: {n}" for j, n in enumerate(available) if n)
         raise ConfigError(
             f"profiles.predictor.min_per_level={config.min_per_level}: only {populated} "
-            f"level(s) hold that many sequences ({counts}); the predictor needs at least "
-            f"{MIN_LEVELS}. Score more sequences (profiles.data) or lower min_per_level.")
-    return chosen
+            f"level(s) i/L hold that many members ({shown}); the predictor needs at least "
+            f"{MIN_LEVELS}. Score more members (profiles.data) or lower min_per_level.")
+    return np.sort(np.concatenate(chosen))
 
 
 def split(n: int, config: PredictorConfig, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -119,35 +128,54 @@ def best_threshold(entropy: np.ndarray, memorized: np.ndarray) -> float:
     return float(h[i - 1]) if i > 0 else float(h[0]) - 1.0
 
 
-def floors(entropy: dict[str, np.ndarray], labels: dict[str, np.ndarray],
-           scores: np.ndarray) -> dict[str, dict]:
-    """The trivial predictors on the test split (thresholds fitted on train)."""
+def floor_predictions(entropy: dict[str, np.ndarray],
+                      labels: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The trivial predictors' predictions on the test split (thresholds fitted on train):
+    "not memorized" everywhere, an entropy threshold, a logistic regression on entropy."""
     train_h, train_y = entropy["train"].ravel(), labels["train"].ravel()
     test_h, test_y = entropy["test"], labels["test"]
-    best = best_threshold(train_h, train_y)
-    out = {"all_not_memorized": accuracies(np.zeros_like(test_y), test_y, scores),
-           "entropy_threshold": accuracies(test_h <= best, test_y, scores)}
-    out["entropy_threshold"]["threshold_nats"] = float(best)
+    out = {"all_not_memorized": np.zeros_like(test_y, dtype=bool),
+           "entropy_threshold": test_h <= best_threshold(train_h, train_y)}
     if len(np.unique(train_y)) > 1:
         logistic = LogisticRegression().fit(train_h.reshape(-1, 1), train_y)
-        predicted = logistic.predict(test_h.reshape(-1, 1)).reshape(test_h.shape)
-        out["logistic_entropy"] = accuracies(predicted.astype(bool), test_y, scores)
+        out["logistic_entropy"] = logistic.predict(test_h.reshape(-1, 1)).reshape(
+            test_h.shape).astype(bool)
     else:
-        out["logistic_entropy"] = accuracies(np.full_like(test_y, train_y[0]), test_y, scores)
+        out["logistic_entropy"] = np.full(test_y.shape, bool(train_y[0]))
     return out
+
+
+def floors(entropy: dict[str, np.ndarray], labels: dict[str, np.ndarray],
+           scores: np.ndarray) -> dict[str, dict]:
+    """The trivial predictors' accuracies on the test split."""
+    predictions = floor_predictions(entropy, labels)
+    out = {name: accuracies(p, labels["test"], scores) for name, p in predictions.items()}
+    out["entropy_threshold"]["threshold_nats"] = float(
+        best_threshold(entropy["train"].ravel(), labels["train"].ravel()))
+    return out
+
+
+def margin_over_floor(predicted: np.ndarray, floor: np.ndarray,
+                      labels: np.ndarray) -> Interval:
+    """Token accuracy of the predictor minus the floor's, with a paired bootstrap interval
+    over test sequences (both judged on the same tokens)."""
+    ours = (predicted == labels).mean(axis=1)
+    theirs = (floor == labels).mean(axis=1)
+    return paired_difference(lambda x: x.mean(axis=1), [ours], [theirs], vectorized=True)
 
 
 def train_predictor(hidden: np.ndarray, entropy: np.ndarray, hits: np.ndarray,
                     scores: np.ndarray, k: int, length: int,
-                    config: PredictorConfig) -> dict:
+                    config: PredictorConfig, member: np.ndarray | None = None) -> dict:
     """Train on one model's traces; the test accuracies, the floors and the curve.
 
     ``hidden [n, k+L−1, d]``, ``entropy [n, k+L−1]``, ``hits [n, L]`` (the labels) and
-    ``scores [n]`` (M) of every scored sequence of the main cell.
+    ``scores [n]`` (M) of every scored sequence of the main cell; ``member [n]`` marks the
+    members (all sequences when ``None``), the only ones the predictor uses.
     """
     rng = np.random.default_rng(config.seed)
     torch.manual_seed(config.seed)
-    chosen = select(scores, length, config, rng)
+    chosen = select(scores, length, config, rng, member)
     parts = {name: chosen[idx] for name, idx in split(len(chosen), config, rng).items()}
     label_positions = slice(k - 1, k - 1 + length)
     x = torch.from_numpy(hidden.astype(np.float32))
@@ -184,12 +212,20 @@ def train_predictor(hidden: np.ndarray, entropy: np.ndarray, hits: np.ndarray,
             best = (val, copy.deepcopy(model.state_dict()), epoch)
     model.load_state_dict(best[1])
     test = parts["test"]
-    result = accuracies(predict(test), hits[test], scores[test])
+    predicted = predict(test)
+    result = accuracies(predicted, hits[test], scores[test])
     ent = {name: entropy[idx][:, label_positions] for name, idx in parts.items()}
     lab = {name: hits[idx] for name, idx in parts.items()}
+    floor_results = floors(ent, lab, scores[test])
+    best_floor = max(floor_results, key=lambda f: floor_results[f]["token_accuracy"])
+    margin = margin_over_floor(predicted, floor_predictions(ent, lab)[best_floor], hits[test])
+    levels = np.bincount(np.rint(scores[chosen] * length).astype(int), minlength=length + 1)
     return {
         "predictor": result,
-        "floors": floors(ent, lab, scores[test]),
+        "floors": floor_results,
+        "best_floor": best_floor,
+        "margin": margin.to_dict(),
+        "level_counts": {str(j): int(n) for j, n in enumerate(levels) if n},
         "best_epoch": best[2],
         "validation_token_accuracy": best[0],
         "sequences": {name: len(idx) for name, idx in parts.items()},
@@ -244,7 +280,8 @@ class PredictorJob:
         hits = np.array(rows["hits"].to_list(), dtype=bool)
         try:
             result = train_predictor(traces["hidden"], traces["entropy"], hits,
-                                     rows["M"].to_numpy(), k, length, self.profiles.predictor)
+                                     rows["M"].to_numpy(), k, length, self.profiles.predictor,
+                                     rows["member"].to_numpy())
             log.info("%s: predictor token accuracy %.3f (floor %.3f), best epoch %d", self.name,
                      result["predictor"]["token_accuracy"],
                      result["floors"]["all_not_memorized"]["token_accuracy"],

@@ -1,6 +1,8 @@
 """The profiles-track report and metrics: every table with the paper's numbers beside ours,
-compared in direction and shape, a verdict per finding (reproduced, contradicted or
-untestable at this scale), and the degeneracy gate's warning on top when it fails."""
+a verdict per finding decided by the rules of :mod:`pipeline.tracks.profiles.verdicts` from
+the analysis stage's bootstrap intervals (reproduced, contradicted, inconclusive or
+untestable, with the reason), the per-model degeneracy gate with counts per repetition
+stratum, and the gate's warning on top when it fails."""
 
 from __future__ import annotations
 
@@ -8,24 +10,28 @@ import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import polars as pl
 
 from pipeline.core.io import read_json, read_parquet, write_json, write_text
 from pipeline.core.layout import REFERENCE
 from pipeline.core.report import finite
+from pipeline.core.stats import Interval
 from pipeline.tracks.profiles import layout, plots
 from pipeline.tracks.profiles.config import ProfilesConfig
 from pipeline.tracks.profiles.levels import LABELS
+from pipeline.tracks.profiles.verdicts import (
+    MOST,
+    UNTESTABLE,
+    Verdict,
+    boundary_thresholds,
+    interval_from,
+    judge_evidence,
+)
 
 PAPER_SHARE = REFERENCE / "chen2024_memorized_share.csv"
 PAPER_UNIGRAM = REFERENCE / "chen2024_boundary_unigram.csv"
 PAPER_ENTROPY = REFERENCE / "chen2024_boundary_entropy.csv"
 PAPER_PREDICTOR = REFERENCE / "chen2024_predictor_accuracy.csv"
-REPRODUCED, CONTRADICTED, UNTESTABLE = "reproduced", "contradicted", "untestable at this scale"
-FLAT = 0.15  # |ratio − 1| and |jump| (nats) below this count as "stays flat"
-NOISE = 0.02  # a step against a claimed trend this small (5 of 250 members) is noise
-BALANCE = 0.10  # the predictor is judged only where 10-90% of test tokens are memorized
 
 
 def _f(value: Any, digits: int = 3) -> str:
@@ -47,26 +53,33 @@ def _pct(value: float | None) -> float | None:
     return None if value is None else 100 * value
 
 
-def _monotone(values: list[float], rising: bool, tolerance: float = 0.0) -> bool | None:
-    """A strict end-to-end change in the claimed direction, and no step against it larger
-    than ``tolerance``."""
-    values = [v for v in values if v is not None]
-    if len(values) < 2:
-        return None
-    steps = np.diff(values)
-    ok = (steps >= -tolerance - 1e-12).all() if rising else (steps <= tolerance + 1e-12).all()
-    strict = values[-1] > values[0] if rising else values[-1] < values[0]
-    return bool(ok and strict)
+def _say(claim: str, verdict: Verdict) -> str:
+    return f"Verdict, {claim}: **{verdict.verdict}** ({verdict.reason})."
 
 
-def _verdict(ok: bool | None, degenerate: bool) -> str:
-    if ok is None or degenerate:
-        return UNTESTABLE
-    return REPRODUCED if ok else CONTRADICTED
+def _interval_text(interval: Interval | None, scale: float = 1.0) -> str:
+    if interval is None:
+        return "–"
+    if not interval.testable:
+        return f"untestable: {interval.reason}"
+    return (f"{scale * interval.estimate:.1f} [{scale * interval.low:.1f}, "
+            f"{scale * interval.high:.1f}]")
+
+
+def _predictor_metrics(result: dict) -> dict:
+    margin = interval_from(result.get("margin"))
+    return {"token_accuracy": result["predictor"]["token_accuracy"],
+            "sequence_accuracy": result["predictor"]["sequence_accuracy"],
+            "floor_token_accuracy": max(f["token_accuracy"] for f in result["floors"].values()),
+            "best_floor": result.get("best_floor"),
+            "margin": None if margin is None else margin.estimate,
+            "margin_ci_low": None if margin is None else margin.low,
+            "margin_ci_high": None if margin is None else margin.high,
+            "best_epoch": result["best_epoch"]}
 
 
 def share_findings(shares: pl.DataFrame, models: list[dict], k: int, length: int,
-                   seq_len: int, degenerate: bool) -> tuple[list[str], dict]:
+                   seq_len: int, judged: dict[str, Verdict]) -> tuple[list[str], dict]:
     paper = pl.read_csv(PAPER_SHARE)
     members = shares.filter(pl.col("population") == "members")
     nonmembers = shares.filter(pl.col("population") == "non-members")
@@ -97,29 +110,19 @@ def share_findings(shares: pl.DataFrame, models: list[dict], k: int, length: int
                      "paper M=0 %"], rows)
     full_by_size = [share(members, n, k, length) for n in names]
     zero_by_size = [share(members, n, k, length, "zero_share") for n in names]
-    rises = _monotone(full_by_size, True, NOISE)
-    falls = _monotone(zero_by_size, False, NOISE)
     lengths = sorted(members.filter(pl.col("k") == k)["L"].unique().to_list())
     contexts = sorted(members.filter(pl.col("L") == length)["k"].unique().to_list())
     by_l = {n: [share(members, n, k, ll) for ll in lengths] for n in names}
     by_k = {n: [share(members, n, kk, length) for kk in contexts] for n in names}
-    # A model with no M = 1 anywhere cannot show a trend; judge the others.
-    informative_l = [n for n in names if any(v for v in by_l[n])]
-    informative_k = [n for n in names if any(v for v in by_k[n])]
-    falls_l = (all(_monotone(by_l[n], False, NOISE) for n in informative_l)
-               if informative_l else None)
-    rises_k = (all(_monotone(by_k[n], True, NOISE) for n in informative_k)
-               if informative_k else None)
-    findings = {
-        "full_share_rises_with_size": _verdict(rises, degenerate),
-        "zero_share_falls_with_size": _verdict(falls, degenerate),
-        "full_share_falls_with_L": _verdict(falls_l, degenerate),
-        "full_share_rises_with_k": _verdict(rises_k, degenerate),
-    }
-    lines += [f"Verdict, M = 1 share rises with size: **{findings['full_share_rises_with_size']}** "
-              f"(ours by size: {', '.join(_f(_pct(v), 1) for v in full_by_size)} %).",
-              f"Verdict, M = 0 share falls with size: **{findings['zero_share_falls_with_size']}**"
-              f" (ours: {', '.join(_f(_pct(v), 1) for v in zero_by_size)} %).", ""]
+    keys = ("full_share_rises_with_size", "zero_share_falls_with_size",
+            "full_share_falls_with_L", "full_share_rises_with_k")
+    findings = {key: judged[key] for key in keys}
+    lines += [f"Ours by size: M = 1 {', '.join(_f(_pct(v), 1) for v in full_by_size)} %; "
+              f"M = 0 {', '.join(_f(_pct(v), 1) for v in zero_by_size)} %. Judged on the "
+              "gate-passing models with paired bootstrap intervals over members (a step "
+              "counts against a trend only when its interval excludes 0).", "",
+              _say("M = 1 share rises with size", findings["full_share_rises_with_size"]),
+              _say("M = 0 share falls with size", findings["zero_share_falls_with_size"]), ""]
 
     lines += [f"## 2. Share with M = 1 against L (k = {k}) and against k (L = {length})", "",
               "Paper (largest model, 12b): L = 16, 32, 48, 64 → "
@@ -132,10 +135,10 @@ def share_findings(shares: pl.DataFrame, models: list[dict], k: int, length: int
     lines += _table(["model"] + [f"L={ll} %" for ll in lengths] + [f"k={kk} %" for kk in contexts],
                     [[n] + [_pct(v) for v in by_l[n]] + [_pct(v) for v in by_k[n]]
                      for n in names])
-    lines += [f"Verdict, falls with L: **{findings['full_share_falls_with_L']}**; rises with k: "
-              f"**{findings['full_share_rises_with_k']}** (judged on the models with any "
-              f"M = 1; a step against the trend of at most {100 * NOISE:g} points is counted as "
-              "noise, for size too).", ""]
+    lines += [_say("M = 1 share falls with L (longest − shortest, per gate-passing model)",
+                   findings["full_share_falls_with_L"]),
+              _say("M = 1 share rises with k (longest − shortest, per gate-passing model)",
+                   findings["full_share_rises_with_k"]), ""]
 
     reps = shares.filter(pl.col("population").str.starts_with("repeated") &
                          (pl.col("k") == k) & (pl.col("L") == length))
@@ -156,7 +159,7 @@ def share_findings(shares: pl.DataFrame, models: list[dict], k: int, length: int
     return lines, findings
 
 
-def transition_findings(pairs: list[dict], degenerate: bool) -> tuple[list[str], dict]:
+def transition_findings(pairs: list[dict], judged: dict[str, Verdict]) -> tuple[list[str], dict]:
     lines = ["## 3. Transitions between sizes", "",
              "Row-normalised P(level in target | level in source) over the members at the main "
              "cell; heatmaps in `figures/transitions.png`, every entry in "
@@ -167,15 +170,11 @@ def transition_findings(pairs: list[dict], degenerate: bool) -> tuple[list[str],
                     [[p["source"], p["target"], p["direction"], p["diagonal_mass"],
                       p["mean_row_diagonal"], p["top_level_sequences"], p["top_level_stay"]]
                      for p in pairs])
-    up = [p for p in pairs if p["direction"] == "up"]
-    diagonal = all(p["diagonal_mass"] > 0.5 for p in pairs) if pairs else None
-    tops = [p["top_level_stay"] for p in up if p["top_level_stay"] is not None]
-    stay = (all(t > 0.5 for t in tops) if tops else None)
-    findings = {"transitions_diagonal": _verdict(diagonal, degenerate),
-                "top_level_stays": _verdict(stay, degenerate)}
-    lines += [f"Verdict, diagonal (diagonal mass > 0.5 for every pair): "
-              f"**{findings['transitions_diagonal']}**; top level stays top in the larger model "
-              f"(> 50%): **{findings['top_level_stays']}**.", ""]
+    findings = {key: judged[key] for key in ("transitions_diagonal", "top_level_stays")}
+    lines += [_say("diagonal beyond independent levels (paired bootstrap over members, "
+                   "consecutive gate-passing models)", findings["transitions_diagonal"]),
+              _say(f"most (> {MOST:.0%}) top-level sequences stay top-level in the larger model "
+                   "(top levels with enough sequences)", findings["top_level_stays"]), ""]
     return lines, findings
 
 
@@ -189,7 +188,7 @@ def _paper_boundary() -> tuple[pl.DataFrame, pl.DataFrame]:
 
 
 def boundary_findings(summary: pl.DataFrame, k: int, length: int,
-                      degenerate: bool) -> tuple[list[str], dict]:
+                      judged: dict[str, Verdict]) -> tuple[list[str], dict]:
     unigram, entropy = _paper_boundary()
     lines = ["## 4. Boundary effect at the first continuation token", "",
              f"Per level M, at index k = {k} (the first continuation token) against the context: "
@@ -218,34 +217,28 @@ def boundary_findings(summary: pl.DataFrame, k: int, length: int,
     lines += _table(["paper model", "M", "1-gram ratio at k", "context-end entropy H31",
                      "jump at k", "jump at k+L/2"], paper_rows)
 
-    def level_rows(m: float) -> pl.DataFrame:
-        if "unigram_ratio_at_k" not in summary.columns:
-            return summary.clear()
-        return summary.filter((pl.col("level") == m) & (pl.col("sequences") > 0))
-
-    zero, full = level_rows(0.0), level_rows(1.0)
-    unmemorized = (bool((zero["unigram_ratio_at_k"] < 1).all() and
-                        (zero["entropy_jump_at_k_nats"] > 0).all()) if zero.height else None)
-    flat = (bool(((full["unigram_ratio_at_k"] - 1).abs() < FLAT).all() and
-                 (full["entropy_jump_at_k_nats"].abs() < FLAT).all()) if full.height else None)
-    lower = None
-    if zero.height and full.height:
-        joined = zero.join(full, on="model", suffix="_full")
-        lower = bool((joined["entropy_context_mean_nats_full"] <
-                      joined["entropy_context_mean_nats"]).all())
-    findings = {"unmemorized_drop_and_jump_at_k": _verdict(unmemorized, degenerate),
-                "memorized_flat_at_k": _verdict(flat, degenerate),
-                "memorized_lower_context_entropy": _verdict(lower, degenerate)}
-    lines += [f"Verdicts: at M = 0 the frequency drops (< 1×) and the entropy jumps (> 0) at k in "
-              f"every model: **{findings['unmemorized_drop_and_jump_at_k']}**; at M = 1 both "
-              f"stay flat (|ratio − 1| and |jump| < {FLAT}): "
-              f"**{findings['memorized_flat_at_k']}**; memorized sequences have lower entropy "
-              f"inside the context than M = 0: **{findings['memorized_lower_context_entropy']}**.",
-              ""]
+    keys = ("unmemorized_drop_and_jump_at_k", "memorized_flat_at_k",
+            "memorized_lower_context_entropy")
+    findings = {key: judged[key] for key in keys}
+    t = boundary_thresholds()
+    lines += [f"Thresholds from the paper's tables: an entropy jump at k above "
+              f"{t['jump_nats']:.3f} nats (midway between its M = 0 minimum "
+              f"{t['paper_zero_jump_min']:.2f} and its M = 1 maximum "
+              f"{t['paper_full_jump_max']:.2f}) and a 1-gram ratio below {t['ratio']:.3f} "
+              f"(midway between {t['paper_zero_ratio_max']:.3f} and "
+              f"{t['paper_full_ratio_min']:.3f}) mark the unmemorized pattern. Bootstrap "
+              "intervals over members of gate-passing models, on levels M = 0 and M = 1 "
+              "with enough sequences.", "",
+              _say("at M = 0 the frequency drops and the entropy jumps at k",
+                   findings["unmemorized_drop_and_jump_at_k"]),
+              _say("at M = 1 both stay flat", findings["memorized_flat_at_k"]),
+              _say("memorized sequences have lower entropy inside the context",
+                   findings["memorized_lower_context_entropy"]), ""]
     return lines, findings
 
 
-def embedding_findings(embedding: dict, names: list[str], length: int) -> tuple[list[str], dict]:
+def embedding_findings(embedding: dict, names: list[str], length: int,
+                       judged: dict[str, Verdict]) -> tuple[list[str], dict]:
     half = length // 2
     lines = ["## 5. Embeddings by level", "",
              "Last-layer hidden state (the LM head's input) of the latest token at each decoding "
@@ -267,23 +260,13 @@ def embedding_findings(embedding: dict, names: list[str], length: int) -> tuple[
     lines += _table(["model", "silhouette (5 levels)", "cos(M=0, M=1)", "reference M"]
                     + [f"dist M={j / length:g}→ref" for j in show]
                     + [f"n M={j / length:g}" for j in show], rows)
-    separated = []
-    for name in names:
-        d = embedding[name]["mean_distance_to_half"]
-        if d[0] is not None and d[length] is not None:
-            separated.append(d[0] > 0 and d[length] > 0)
-    findings = {"levels_separate": UNTESTABLE if not separated else
-                (REPRODUCED if all(separated) and all(
-                    (embedding[n]["silhouette_five_levels"] or 0) > 0 for n in names)
-                 else CONTRADICTED)}
-    lines += [f"Verdict, levels separate (non-zero distance to M = 0.5 from both ends and a "
-              f"positive silhouette in every model): **{findings['levels_separate']}** (a "
-              "descriptive check; the paper gives no numbers).", ""]
+    findings = {"levels_separate": judged["levels_separate"]}
+    lines += [_say("levels separate", findings["levels_separate"]), ""]
     return lines, findings
 
 
 def predictor_findings(results: dict, names: list[str], length: int,
-                       degenerate: bool) -> tuple[list[str], dict]:
+                       judged: dict[str, Verdict]) -> tuple[list[str], dict]:
     paper = pl.read_csv(PAPER_PREDICTOR).filter(pl.col("continuation_tokens") == length)
     config = results["config"]
     batch_first = ("False (the original cross-batch bug)" if config["cross_batch_attention"]
@@ -299,26 +282,28 @@ def predictor_findings(results: dict, names: list[str], length: int,
              f"full-sequence {paper['full_sequence_accuracy_pct'].min()}–"
              f"{paper['full_sequence_accuracy_pct'].max()} %; its own floor ≈ 53 % and "
              f"≈ {100 / length:.1f} %.", ""]
-    rows, above = [], []
+    rows = []
     trained = [n for n in names if n in results["models"]]
     for name in trained:
         r = results["models"][name]
         p, fl = r["predictor"], r["floors"]
-        best_floor = max(fl[f]["token_accuracy"] for f in fl)
-        above.append(p["token_accuracy"] - best_floor)
+        margin = interval_from(r.get("margin"))
         rows.append([name, r["sequences"]["test"], r["best_epoch"], _pct(p["token_accuracy"]),
                      _pct(p["sequence_accuracy"]),
                      _pct(fl["all_not_memorized"]["token_accuracy"]),
                      _pct(fl["entropy_threshold"]["token_accuracy"]),
                      _pct(fl["logistic_entropy"]["token_accuracy"]),
-                     _pct(fl["all_not_memorized"]["sequence_accuracy"]),
-                     _pct(fl["logistic_entropy"]["sequence_accuracy"])])
+                     r.get("best_floor"), _interval_text(margin, 100)])
     lines += _table(["model", "test sequences", "epoch", "token acc %", "full-seq acc %",
                      "floor: none memorized %", "floor: entropy threshold %",
-                     "floor: logistic entropy %", "floor full-seq (none) %",
-                     "floor full-seq (logistic) %"], rows)
+                     "floor: logistic entropy %", "best floor", "margin (points, 95% CI)"],
+                    rows)
     for name, reason in results.get("skipped", {}).items():
         lines += [f"Skipped {name}: {reason}", ""]
+    lines += ["Sequences per level M = i/L used (members only, i < L):", ""]
+    lines += _table(["model"] + [f"{i}/{length}" for i in range(length)],
+                    [[n] + [results["models"][n].get("level_counts", {}).get(str(i))
+                            for i in range(length)] for n in trained])
     lines += ["Token accuracy per five-level bin of M (test):", ""]
     lines += _table(["model"] + list(LABELS),
                     [[n] + [_pct(results["models"][n]["predictor"]["per_level"][lab])
@@ -326,29 +311,25 @@ def predictor_findings(results: dict, names: list[str], length: int,
     lines += _table(["paper model", "token acc %", "full-seq acc %"],
                     [[r["pythia_model"], r["token_accuracy_pct"],
                       r["full_sequence_accuracy_pct"]] for r in paper.iter_rows(named=True)])
-    # A label that is nearly constant on test leaves nothing above the floor to find.
-    shares = [results["models"][n]["memorized_token_share_test"] for n in trained]
-    balanced = [n for n, s in zip(trained, shares, strict=True)
-                if BALANCE <= s <= 1 - BALANCE]
-    margins = dict(zip(trained, above, strict=True))
-    ok = all(margins[n] > 0.02 for n in balanced) if balanced else None
-    findings = {"predictor_above_floor": _verdict(ok, degenerate)}
-    lines += [f"Memorized share of test tokens: {', '.join(_f(100 * s, 1) for s in shares)} % "
-              f"(models with a share outside {BALANCE:.0%}–{1 - BALANCE:.0%} are not judged).",
-              "",
-              f"Verdict, token accuracy well above its floors (> 2 points above the best "
-              f"trivial predictor in every judged model; margins "
-              f"{', '.join(_f(100 * a, 1) for a in above)} points): "
-              f"**{findings['predictor_above_floor']}**.", ""]
+    findings = {"predictor_above_floor": judged["predictor_above_floor"]}
+    lines += [_say("token accuracy above the best floor (paired bootstrap over test "
+                   "sequences, gate-passing models)", findings["predictor_above_floor"]), ""]
     return lines, findings
 
 
 def gate_section(gate: dict) -> list[str]:
-    lines = ["## Degeneracy gate", "", gate["reason"] + ".", ""]
-    lines += _table(["model", "members at M = 1 %", "members at M ≤ 0.2 %",
-                     "members − non-members mean M", "passes"],
-                    [[c["model"], _pct(c["members_full_share"]), _pct(c["members_low_share"]),
-                      c["member_gap"], c["passes"]] for c in gate["models"]])
+    lines = ["## Degeneracy gate (per model)", "", gate["reason"] + ". Only passing models "
+             "enter a verdict. Members per level of M at the main cell, in all and per "
+             "repetition stratum:", ""]
+    lines += _table(["model", *LABELS, "populated levels", "members mean M",
+                     "non-members mean M", "passes"],
+                    [[c["model"], *(c["levels"][label] for label in LABELS), c["populated_levels"],
+                      c["member_mean_M"], c["nonmember_mean_M"], c["passes"]]
+                     for c in gate["models"]])
+    rows = [[c["model"], stratum, *c["strata"][stratum]] for c in gate["models"]
+            for stratum in sorted(c.get("strata", {}), key=lambda s: int(s.rstrip("x")))]
+    if rows:
+        lines += _table(["model", "repetitions", *LABELS], rows)
     return lines
 
 
@@ -365,7 +346,9 @@ def markdown_report(profiles: ProfilesConfig, data_info: dict, models: list[dict
         f"Corpus: {data_info['corpus_name']} (the text track's deduplicated "
         f"{data_info['seq_len']}-token sequences; the paper used the Pile). "
         f"{data_info['members']} members, stratified over repetitions "
-        f"{data_info['repetitions']} ({data_info['training_sequences']} training sequences), and "
+        f"{data_info['repetitions']}, {data_info.get('unscored_members', 0)} further pool "
+        f"sequences trained on once and not scored ({data_info['training_sequences']} training "
+        "sequences in all), and "
         f"{data_info['nonmembers']} held-out non-members. Split by "
         f"{data_info['split_by']}.", "",
         ("Models: a ladder of GPT-2s trained here on the members (the paper: Pythia-deduped "
@@ -381,7 +364,7 @@ def markdown_report(profiles: ProfilesConfig, data_info: dict, models: list[dict
               f"(k = {profiles.grid.k}, L = {profiles.grid.length}) is the paper's.", ""]
     lines += gate_section(gate)
     lines += ["## Verdicts", ""]
-    lines += _table(["finding", "verdict"], [[k, v] for k, v in findings.items()])
+    lines += _table(["finding", "verdict"], [[k, v.verdict] for k, v in findings.items()])
     for section in sections:
         lines += section
     lines += ["Figures: `figures/full_share.png`, `figures/histogram.png`, "
@@ -412,18 +395,21 @@ def write_report(profiles: ProfilesConfig, root: Path) -> dict:
     plots.boundary_figure(curves, names, k, length, figures / "boundary.png")
     plots.embedding_figure(embedding, names, figures / "embeddings.png")
 
+    margins = {n: r.get("margin") for n, r in predictor["models"].items()}
+    judged = judge_evidence(summary["evidence"], margins)
+    if degenerate:
+        judged = {key: Verdict(UNTESTABLE, f"degenerate regime: {gate['reason']}")
+                  for key in judged}
     sections, findings = [], {}
     data_info = read_json(root / layout.DATA_INFO)
     for lines, found in (share_findings(shares, models, k, length, data_info["seq_len"],
-                                        degenerate),
-                         transition_findings(summary["transitions"], degenerate),
-                         boundary_findings(boundary_summary, k, length, degenerate),
-                         embedding_findings(embedding, names, length),
-                         predictor_findings(predictor, names, length, degenerate)):
+                                        judged),
+                         transition_findings(summary["transitions"], judged),
+                         boundary_findings(boundary_summary, k, length, judged),
+                         embedding_findings(embedding, names, length, judged),
+                         predictor_findings(predictor, names, length, judged)):
         sections.append(lines)
         findings.update(found)
-    if degenerate:
-        findings = {key: UNTESTABLE for key in findings}
     warnings = ([f"degenerate: {gate['reason']}; every analysis is uninformative"]
                 if degenerate else [])
     write_text(markdown_report(profiles, data_info, models, gate, sections, findings),
@@ -439,13 +425,10 @@ def write_report(profiles: ProfilesConfig, root: Path) -> dict:
         "transitions": summary["transitions"],
         "boundary": boundary_summary.to_dicts(),
         "silhouette": {n: embedding[n]["silhouette_five_levels"] for n in names},
-        "predictor": {n: {"token_accuracy": r["predictor"]["token_accuracy"],
-                          "sequence_accuracy": r["predictor"]["sequence_accuracy"],
-                          "floor_token_accuracy": max(f["token_accuracy"]
-                                                      for f in r["floors"].values()),
-                          "best_epoch": r["best_epoch"]}
-                      for n, r in predictor["models"].items()},
-        "verdicts": findings,
+        "predictor": {n: _predictor_metrics(r) for n, r in predictor["models"].items()},
+        "verdicts": {key: v.verdict for key, v in findings.items()},
+        "verdict_reasons": {key: v.reason for key, v in findings.items()},
+        "evidence": summary["evidence"],
     }
     write_json(finite(metrics), root / layout.METRICS)
     return metrics

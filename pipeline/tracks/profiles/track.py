@@ -80,6 +80,17 @@ PLOTS = (
 )
 
 PRESETS = {
+    # The graded ladder (docs/profiles.md, the sweep): four sizes on the default's data, every
+    # one passing the per-model gate with a size-dependent threshold of repetitions (a member
+    # is memorized once its share of the training stream passes it). Measured training cost:
+    # 88 + 143 + 215 + 284 CPU s (L2-D64, L4-D64, L4-D96, L4-D128), over the 5-minute budget.
+    "graded-ladder": {
+        "ladder": [{"n_layer": 2, "d_model": 64, "n_head": 4},
+                   {"n_layer": 4, "d_model": 64, "n_head": 4},
+                   {"n_layer": 4, "d_model": 96, "n_head": 4},
+                   {"n_layer": 4, "d_model": 128, "n_head": 4}],
+        "train": {"steps": 1500, "batch_size": 32, "lr": 0.003},
+    },
     # Profiles (docs/science.md §2): Pythia-deduped 70m-12b at step 143000 (download each
     # from the Hub, EleutherAI/pythia-<size>-deduped, into models/), scored in fp16 on the Pile
     # as Pythia saw it: pre-tokenized sequences (EleutherAI's preshuffled deduped Pile,
@@ -95,6 +106,8 @@ PRESETS = {
             "vocab_size": 50_277,
             "repetitions": [1],
             "members_per_repetition": 100_000,
+            "counts": None,
+            "unscored_members": 0,
             "nonmembers": 10_000,
         },
         "model_source": "hf",

@@ -9,32 +9,49 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
-from pipeline.tracks.retention.metrics import IGNORE, cross_entropy_bits, token_accuracy
+from pipeline.tracks.retention.metrics import IGNORE, LN2
 from pipeline.tracks.retention.objectives import views
 
 
 class Tally:
-    """Running sums of correct tokens, scored tokens and bits."""
+    """Running sums of correct tokens, scored tokens and bits, kept per sequence too (the
+    verdicts' bootstrap intervals resample sequences)."""
 
     def __init__(self):
-        self.correct = self.scored = 0
-        self.bits = 0.0
+        self.correct: list[np.ndarray] = []
+        self.scored: list[np.ndarray] = []
+        self.bits: list[np.ndarray] = []
 
     def add(self, logits: torch.Tensor, targets: torch.Tensor) -> None:
-        correct, scored = token_accuracy(logits, targets)
-        bits, _ = cross_entropy_bits(logits, targets)
-        self.correct += correct
-        self.scored += scored
-        self.bits += bits
+        scored = targets != IGNORE
+        right = (logits.argmax(-1) == targets) & scored
+        nats = F.cross_entropy(logits.float().flatten(0, -2), targets.flatten(),
+                               ignore_index=IGNORE, reduction="none").view(targets.shape)
+        rows = tuple(range(1, targets.dim()))
+        self.correct.append(right.sum(dim=rows).numpy())
+        self.scored.append(scored.sum(dim=rows).numpy())
+        self.bits.append((nats.sum(dim=rows) / LN2).double().numpy())
+
+    def _total(self, parts: list[np.ndarray]) -> float:
+        return float(np.concatenate(parts).sum()) if parts else 0.0
 
     @property
     def accuracy(self) -> float:
-        return self.correct / self.scored if self.scored else float("nan")
+        scored = self._total(self.scored)
+        return self._total(self.correct) / scored if scored else float("nan")
 
     @property
     def ce_bits(self) -> float:
-        return self.bits / self.scored if self.scored else float("nan")
+        scored = self._total(self.scored)
+        return self._total(self.bits) / scored if scored else float("nan")
+
+    def per_sequence(self, prefix: str) -> dict[str, list]:
+        """Per-sequence correct tokens, scored tokens and bits (list columns)."""
+        return {f"{prefix}seq_{name}": np.concatenate(parts).tolist() if parts else []
+                for name, parts in (("correct", self.correct), ("scored", self.scored),
+                                    ("bits", self.bits))}
 
 
 @torch.inference_mode()
@@ -47,7 +64,8 @@ def evaluate_reconstruction(model: torch.nn.Module, tokens: np.ndarray,
     for start in range(0, len(data), batch_size):
         batch = data[start:start + batch_size]
         tally.add(model(batch), batch)
-    return {"accuracy": tally.accuracy, "ce_bits": tally.ce_bits, "sequences": len(data)}
+    return {"accuracy": tally.accuracy, "ce_bits": tally.ce_bits, "sequences": len(data),
+            **tally.per_sequence("")}
 
 
 @torch.inference_mode()
@@ -75,6 +93,8 @@ def evaluate_memory(model: torch.nn.Module, tokens: np.ndarray, batch_size: int,
         "copy_accuracy": copy.accuracy, "copy_ce_bits": copy.ce_bits,
         "blank_copy_accuracy": blank.accuracy, "blank_copy_ce_bits": blank.ce_bits,
         "sequences": len(data),
+        **causal.per_sequence("causal_"), **copy.per_sequence("copy_"),
+        **blank.per_sequence("blank_copy_"),
     }
     per_chunk = [{"chunk": c, "ce_bits": t.ce_bits, "accuracy": t.accuracy}
                  for c, t in enumerate(chunks)]

@@ -1,12 +1,8 @@
 """The retention report: the paper's qualitative claims beside our numbers, a verdict for
-each, the regime warnings, and ``data/metrics/retention.json``.
-
-Verdict thresholds (the paper gives none; they are this project's, stated in the report):
-near the null floor = CE ratio ≥ ``NEAR_FLOOR``; retains almost all = held-out token
-accuracy ≥ ``ALMOST_ALL``; copies at the floor = blank-copy accuracy within ``FLOOR_MARGIN``
-of the no-memory baseline's; copies well = blank-copy (or copy) accuracy ≥ ``COPIES_WELL``;
-a small cost = causal loss at most ``SMALL_COST`` (relative) above the causal-only run's.
-"""
+each decided from bootstrap intervals over held-out sequences (thresholds and rules:
+:mod:`pipeline.tracks.retention.verdicts`), the regime warnings, and
+``data/metrics/retention.json`` (``degenerate`` when the input carries fewer than
+``MIN_BITS_PER_DIMENSION`` bits per memory dimension)."""
 
 from __future__ import annotations
 
@@ -28,16 +24,20 @@ from pipeline.tracks.retention.plots import (
     retention_figure,
     write_plot_data,
 )
-from pipeline.tracks.retention.summary import memory_tables, retention_table, write_results
+from pipeline.tracks.retention.summary import (
+    CAUSAL_LM,
+    UNTRAINED,
+    memory_tables,
+    retention_table,
+    write_results,
+)
+from pipeline.tracks.retention.verdicts import MIN_BITS_PER_DIMENSION, decide
 
-NEAR_FLOOR = 0.9
-ALMOST_ALL = 0.9
-FLOOR_MARGIN = 0.05
-COPIES_WELL = 0.9
-SMALL_COST = 0.05
-TRIVIAL_BITS_PER_DIM = 1.0
 # The paper's setting: n = 512 tokens of an 8k vocabulary in d = 512 dimensions.
 PAPER_BITS_PER_DIM = 512 * math.log2(8000) / 512
+# A causal LM whose held-out loss still falls more than this between the two largest budgets
+# (bits per token) is flagged as short of its plateau.
+PLATEAU_GAP = 0.1
 CLAIMS_FILE = REFERENCE / "badger2026_claims.csv"
 
 
@@ -60,70 +60,19 @@ def _fmt(value, digits: int = 3) -> str:
 
 def verdicts(config: RetentionConfig, retention: pl.DataFrame,
              memory: pl.DataFrame) -> list[dict]:
-    """One verdict per claim of the paper, with the numbers it rests on."""
-    held = _held(retention)
-    lengths = held.filter(pl.col("length") == config.seq_len)
+    """One verdict per claim of the paper, decided from intervals
+    (:mod:`pipeline.tracks.retention.verdicts`), with the numbers it rests on."""
+    decided = decide(retention, memory, config.seq_len, config.memory.combined_copy)
+    untrained = _held(retention).filter((pl.col("kind") == UNTRAINED)
+                                        & (pl.col("length") == config.seq_len))
     out = []
-
-    lms = lengths.filter(pl.col("kind") == "causal LM")
-    near = [r for r in lms.iter_rows(named=True) if r["ce_ratio"] >= NEAR_FLOOR]
-    verdict = ("agrees" if len(near) == len(lms) else "partly" if near else "disagrees")
-    ours = "; ".join(f"{r['encoder']}: accuracy {_fmt(r['accuracy'])}, CE ratio "
-                     f"{_fmt(r['ce_ratio'])}" for r in lms.iter_rows(named=True))
-    out.append({"claim_id": "lm_near_floor", "ours": ours, "verdict": verdict})
-
-    own = lengths.filter(pl.col("kind") == "autoencoder (own decoder)")
-    fresh = lengths.filter(pl.col("kind") == "autoencoder (fresh decoder)")
-    own_acc = float(own["accuracy"][0]) if len(own) else math.nan
-    fresh_acc = float(fresh["accuracy"][0]) if len(fresh) else math.nan
-    lm_best = float(lms["accuracy"].max()) if len(lms) else math.nan
-    if own_acc >= ALMOST_ALL and fresh_acc >= ALMOST_ALL:
-        verdict = "agrees"
-    elif own_acc > lm_best and fresh_acc > lm_best:
-        verdict = "partly (more than any causal LM, far from all)"
-    else:
-        verdict = "disagrees"
-    out.append({"claim_id": "autoencoder_retains",
-                "ours": f"own decoder {_fmt(own_acc)}, fresh decoder {_fmt(fresh_acc)} "
-                        f"(best causal LM {_fmt(lm_best)})", "verdict": verdict})
-
-    held_memory = _held(memory)
-    floor_rows = held_memory.filter(pl.col("memory") == "none")
-    floor = float(floor_rows["blank_copy_accuracy"].max()) if len(floor_rows) else math.nan
-    causal = held_memory.filter((pl.col("objective") == "causal")
-                                & (pl.col("memory") == "frozen"))
-    if len(causal) and math.isfinite(floor):
-        acc = float(causal["blank_copy_accuracy"][0])
-        verdict = "agrees" if acc <= floor + FLOOR_MARGIN else "disagrees"
-        ours = f"causal-only blank-copy accuracy {_fmt(acc)}, no-memory floor {_fmt(floor)}"
-    else:
-        verdict, ours = "not measured", "needs a causal/frozen run and a no-memory run"
-    out.append({"claim_id": "causal_copies_at_floor", "ours": ours, "verdict": verdict})
-
-    copy_column = f"{config.memory.combined_copy}_accuracy"
-    base = float(causal["causal_ce_bits"][0]) if len(causal) else math.nan
-    parts, well, cheap = [], [], []
-    for objective in ("combined", "curriculum"):
-        rows = held_memory.filter((pl.col("objective") == objective)
-                                  & (pl.col("memory") == "frozen"))
-        if not len(rows):
-            continue
-        acc, ce = float(rows[copy_column][0]), float(rows["causal_ce_bits"][0])
-        cost = (ce - base) / base if math.isfinite(base) else math.nan
-        well.append(acc >= COPIES_WELL)
-        cheap.append(math.isfinite(cost) and cost <= SMALL_COST)
-        parts.append(f"{objective}: {config.memory.combined_copy} accuracy {_fmt(acc)}, causal "
-                     f"CE {_fmt(ce)} bits ({_fmt(100 * cost, 1)}% vs causal-only)")
-    if not parts:
-        verdict = "not measured"
-    elif all(well) and all(cheap):
-        verdict = "agrees"
-    elif any(well):
-        verdict = "partly"
-    else:
-        verdict = "disagrees"
-    out.append({"claim_id": "combined_copies_well", "ours": "; ".join(parts) or "–",
-                "verdict": verdict})
+    for claim_id, verdict in decided.items():
+        ours = verdict.reason
+        if claim_id == "lm_near_floor" and untrained.height:
+            row = untrained.row(0, named=True)
+            ours += (f" (untrained encoder, not counted: accuracy {_fmt(row['accuracy'])}, CE "
+                     f"ratio {_fmt(row['ce_ratio'])})")
+        out.append({"claim_id": claim_id, "ours": ours, "verdict": verdict.verdict})
     return out
 
 
@@ -133,9 +82,10 @@ def regime_warnings(config: RetentionConfig, retention: pl.DataFrame,
     warnings = []
     held = _held(retention)
     bits = float(held["bits_per_dimension"].min())
-    if bits < TRIVIAL_BITS_PER_DIM:
-        warnings.append(f"the input carries only {bits:.2f} bits per memory dimension: perfect "
-                        "retention is trivially possible, a good score says little")
+    if bits < MIN_BITS_PER_DIMENSION:
+        warnings.append(f"the input carries only {bits:.2f} bits per memory dimension (fewer "
+                        f"than {MIN_BITS_PER_DIMENSION:g}): keeping it all is easy, a good "
+                        "score says little")
     elif bits < PAPER_BITS_PER_DIM:
         warnings.append(
             f"the input carries {bits:.2f} bits per memory dimension, far fewer than the "
@@ -149,6 +99,10 @@ def regime_warnings(config: RetentionConfig, retention: pl.DataFrame,
             f"the autoencoder regenerates only {float(own['accuracy'][0]):.2f} of held-out "
             "tokens: it is under-trained at this budget (the paper's reach ~all), so the "
             "causal-LM vs autoencoder contrast is measured against a weak autoencoder")
+    gap = plateau_gap(held, config.seq_len)
+    if gap is not None and gap > PLATEAU_GAP:
+        warnings.append(f"the causal LMs' own held-out loss still fell {gap:.2f} bits/token "
+                        "between the two largest budgets: the largest is short of its plateau")
     held_memory = _held(memory)
     if held_memory.filter(pl.col("memory") == "none").is_empty():
         warnings.append("no no-memory baseline: the copy floor and the memory's benefit per "
@@ -161,16 +115,30 @@ def regime_warnings(config: RetentionConfig, retention: pl.DataFrame,
     return warnings
 
 
+def lm_losses(held: pl.DataFrame, seq_len: int) -> dict[str, float]:
+    """Budget (steps) → the LM's own held-out loss, bits per token."""
+    rows = held.filter(pl.col("kind").is_in([CAUSAL_LM, UNTRAINED])
+                       & (pl.col("length") == seq_len)).sort("budget")
+    return {str(r["budget"]): r["lm_heldout_bits"] for r in rows.iter_rows(named=True)}
+
+
+def plateau_gap(held: pl.DataFrame, seq_len: int) -> float | None:
+    """Held-out loss at the second-largest trained budget minus at the largest (bits per
+    token): how much the last stretch of training still bought."""
+    losses = [v for k, v in lm_losses(held, seq_len).items() if int(k) > 0]
+    return float(losses[-2] - losses[-1]) if len(losses) >= 2 else None
+
+
 def retention_metrics(config: RetentionConfig, corpus_name: str, retention: pl.DataFrame,
                       memory: pl.DataFrame, chunks: pl.DataFrame, claims: list[dict],
                       warnings: list[str]) -> dict:
     held = _held(retention)
+    bits = float(held.filter(pl.col("length") == config.seq_len)["bits_per_dimension"][0])
     return {
         "corpus": corpus_name,
         "seq_len": config.seq_len,
         "memory_width": config.encoders.model.d_model,
-        "bits_per_dimension": float(held.filter(pl.col("length") == config.seq_len)
-                                    ["bits_per_dimension"][0]),
+        "bits_per_dimension": bits,
         "retention": {r["run_id"]: {k: r[k] for k in ("accuracy", "ce_bits", "ce_ratio",
                                                       "retained_fraction", "length")}
                       for r in held.iter_rows(named=True)},
@@ -178,9 +146,14 @@ def retention_metrics(config: RetentionConfig, corpus_name: str, retention: pl.D
             "causal_ce_bits", "causal_accuracy", "copy_accuracy", "blank_copy_accuracy",
             "causal_ce_vs_no_memory", "encoder_retention_accuracy")}
             for r in _held(memory).iter_rows(named=True)},
+        "lm_heldout_bits": lm_losses(held, config.seq_len),
+        "lm_plateau_gap_bits": plateau_gap(held, config.seq_len),
         "verdicts": {c["claim_id"]: c["verdict"] for c in claims},
+        "verdict_reasons": {c["claim_id"]: c["ours"] for c in claims},
         "regime_warnings": warnings,
-        "degenerate": bool(warnings),
+        "min_bits_per_dimension": MIN_BITS_PER_DIMENSION,
+        # Degenerate: so few bits per memory dimension that keeping them all is trivial.
+        "degenerate": bool(bits < MIN_BITS_PER_DIMENSION),
     }
 
 
@@ -226,7 +199,8 @@ def markdown_report(config: RetentionConfig, corpus_name: str, vocab_size: int,
         "n · log2 V / d. Paper: causal LMs near the floor at every budget; autoencoders "
         "near 1.0 accuracy.", "",
         *_table(table, [("encoder", "encoder"), ("kind", "kind"), ("budget", "steps"),
-                        ("length", "n"), ("accuracy", "accuracy"),
+                        ("length", "n"), ("lm_heldout_bits", "LM held-out bits/token"),
+                        ("accuracy", "accuracy"),
                         ("train_accuracy", "train accuracy"), ("ce_bits", "CE bits/token"),
                         ("null_ce_bits", "null CE"), ("ce_ratio", "CE ratio"),
                         ("retained_fraction", "retained fraction"),

@@ -5,7 +5,13 @@
 * ``memory``: one row per (memory model, split): causal loss and accuracy, copy and
   blank-copy accuracy, the causal loss's difference from the no-memory baseline, and the
   retention of the model's memory encoder;
-* ``chunks``: causal loss by chunk of each memory model (held out), beside the baseline's.
+* ``chunks``: causal loss by chunk of each memory model trained on the causal loss (held
+  out), beside the baseline's.
+
+A budget-0 encoder is the *untrained encoder*, its own kind; a run never trained on the causal
+objective (copy, blank-copy) has no causal comparison (``causal_ce_vs_no_memory`` null, no
+chunk rows): its causal loss is worse than uniform and says nothing about memory. Every row
+keeps its per-sequence counts (``seq_*`` list columns) for the verdicts' intervals.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from pipeline.core.scoring import sequence_nll_bits
 from pipeline.tracks.retention import layout
 from pipeline.tracks.retention.corpus import Corpus, cut
 from pipeline.tracks.retention.evaluate import evaluate_memory, evaluate_reconstruction
@@ -33,9 +40,12 @@ from pipeline.tracks.retention.metrics import (
     majority_rate,
     retained_fraction,
 )
-from pipeline.tracks.retention.models import NULL, load_folder
+from pipeline.tracks.retention.models import NULL, load_encoder, load_folder
 
 SPLITS = ("heldout", "train")
+CAUSAL_LM, UNTRAINED = "causal LM", "untrained encoder"
+# Objectives that train the causal loss; the others' causal loss is no comparison.
+CAUSAL_OBJECTIVES = ("causal", "combined", "curriculum")
 
 
 def splits(corpus: Corpus, length: int, limit: int) -> dict[str, np.ndarray]:
@@ -49,7 +59,9 @@ def probes(builder: Builder) -> list[dict]:
     config = builder.config
     rows = []
     for steps in budget_steps(config):
-        rows.append(dict(run_id=probe_id(lm_id(steps)), encoder=lm_id(steps), kind="causal LM",
+        # Never trained, it is no causal LM: its own row, kept out of the causal-LM claims.
+        kind = UNTRAINED if steps == 0 else CAUSAL_LM
+        rows.append(dict(run_id=probe_id(lm_id(steps)), encoder=lm_id(steps), kind=kind,
                          budget=steps, length=config.seq_len, stage=layout.DECODERS))
     for length in probe_lengths(config):
         encoder = autoencoder_id(length)
@@ -81,7 +93,7 @@ def retention_table(builder: Builder) -> pl.DataFrame:
                          "majority_rate": majority_rate(tokens),
                          "bits_per_dimension": bits_per_dimension(probe["length"],
                                                                   corpus.vocab_size, d)})
-    frame = pl.DataFrame(rows)
+    frame = pl.DataFrame(rows).join(lm_heldout_loss(builder), on="encoder", how="left")
     null = (frame.filter(pl.col("encoder") == NULL)
             .select("length", "split", pl.col("ce_bits").alias("null_ce_bits")))
     frame = frame.join(null, on=["length", "split"], how="left")
@@ -92,6 +104,20 @@ def retention_table(builder: Builder) -> pl.DataFrame:
         pl.col("ce_bits").map_elements(lambda ce: retained_fraction(ce, corpus.vocab_size),
                                        return_dtype=pl.Float64).alias("retained_fraction"),
     )
+
+
+def lm_heldout_loss(builder: Builder) -> pl.DataFrame:
+    """Each causal LM's (and the untrained encoder's) own next-token loss on held-out whole
+    pool sequences, bits per token: how near its plateau the largest budget is."""
+    config, corpus = builder.config, builder.corpus
+    heldout = corpus.nonmembers[:config.max_eval_sequences]
+    rows = []
+    for steps in budget_steps(config):
+        model = load_encoder(builder.encoder_dir(lm_id(steps)))
+        bits = sequence_nll_bits(model, heldout, batch_size=config.eval_batch_size)
+        rows.append({"encoder": lm_id(steps),
+                     "lm_heldout_bits": float(bits.mean() / (heldout.shape[1] - 1))})
+    return pl.DataFrame(rows, schema={"encoder": pl.String, "lm_heldout_bits": pl.Float64})
 
 
 def memory_tables(builder: Builder, retention: pl.DataFrame) -> tuple[pl.DataFrame,
@@ -110,13 +136,14 @@ def memory_tables(builder: Builder, retention: pl.DataFrame) -> tuple[pl.DataFra
                          "encoder_retention_accuracy": encoder_retention(run, retention,
                                                                          memory.chunk_len,
                                                                          split)})
-            if split == "heldout":
+            if split == "heldout" and run.objective in CAUSAL_OBJECTIVES:
                 chunk_rows += [{"run_id": run.run_id, **row} for row in per_chunk]
     frame = pl.DataFrame(rows)
     baseline = baseline_causal(frame)
+    trained_causal = pl.col("objective").is_in(list(CAUSAL_OBJECTIVES))
     frame = frame.join(baseline, on="split", how="left").with_columns(
-        (pl.col("causal_ce_bits") - pl.col("baseline_causal_ce_bits"))
-        .alias("causal_ce_vs_no_memory"))
+        pl.when(trained_causal).then(pl.col("causal_ce_bits") - pl.col("baseline_causal_ce_bits"))
+        .otherwise(None).alias("causal_ce_vs_no_memory"))
     return frame, pl.DataFrame(chunk_rows)
 
 
