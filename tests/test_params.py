@@ -110,6 +110,7 @@ def test_a_tracks_stages_read_only_its_own_group(tiny_params):
         validate(TextParams, tiny_params, "params.yaml")
 
 
+@pytest.mark.slow  # reruns the fast tests in a copy
 def test_a_user_editing_params_keeps_the_fast_tests_green(tmp_path):
     """Edit params.yaml as the README suggests (another lr, one shape fewer, a local corpus),
     then run the fast unit tests in that copy: none of them reads the working params.yaml."""

@@ -27,6 +27,7 @@ def keep_threads():
     torch.set_num_threads(threads)
 
 
+@pytest.mark.slow  # every track's stages at tiny scale
 def test_every_section_runs_on_tiny_shapes(tmp_path):
     out = tmp_path / "gpu.json"
     main(["--threads", "1", "gpu", "--out", str(out), "--tracks", "capacity"])

@@ -156,6 +156,7 @@ def test_every_plot_draws_in_show_and_diff(project):
     assert (project / "dvc_plots" / "offline" / "index.html").is_file()
 
 
+@pytest.mark.slow  # a Dask cluster and a second full build
 def test_flow_on_a_dask_cluster_gives_what_dvc_repro_gives(project, prefect_api,
                                                             tmp_path_factory):
     params = json.loads(json.dumps(TINY_PARAMS))
@@ -218,6 +219,7 @@ def test_shrinking_the_grid_leaves_no_stale_output(project, prefect_api):
     assert_up_to_date(project)
 
 
+@pytest.mark.slow  # a second full build under the flow
 def test_dvc_repro_during_a_flow_run_fails_fast(tmp_path, prefect_api):
     params = json.loads(json.dumps(TINY_PARAMS))
     params["capacity"]["train"]["steps"] = 4000  # keeps the flow busy for a while

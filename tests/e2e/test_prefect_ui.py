@@ -16,9 +16,13 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from pipeline.dvcfile import all_stages
 from tests.conftest import TINY_PARAMS, copy_project
 from tests.e2e.test_dvc_and_flow import assert_up_to_date
+
+pytestmark = pytest.mark.slow  # a real Prefect server and a served schedule: minutes
 
 BIN = str(Path(sys.executable).parent)
 

@@ -12,10 +12,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.conftest import ROOT, TINY_PARAMS, copy_project
 from tests.e2e.test_dvc_and_flow import dvc
+
+pytestmark = pytest.mark.slow  # builds a project through dvc repro and the flow: minutes
 
 TOY = ROOT / "tests" / "toy_track"
 

@@ -18,6 +18,8 @@ from pipeline.core.errors import ConfigError
 from tests.conftest import ROOT, TINY_PARAMS, copy_project
 from tests.e2e.test_dvc_and_flow import dvc
 
+pytestmark = pytest.mark.slow  # builds tiny projects and a DVC remote: minutes
+
 MODELS = "data/capacity/models"
 
 

@@ -8,11 +8,14 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 
 from pipeline.flows.pipeline import restrict_to
 from tests.conftest import TINY_PARAMS, copy_project
 from tests.e2e.test_dvc_and_flow import dvc
+
+pytestmark = pytest.mark.slow  # builds tiny projects through dvc repro and the flow: minutes
 
 
 def repro(project: Path, target: str) -> set[str]:
