@@ -158,7 +158,7 @@ def artifacts(root: Path) -> list[Artifact]:
              f"Degenerate: {metrics.get('degenerate')}.", "",
              "| finding | verdict |", "|---|---|",
              *(f"| {name} | {verdict} |" for name, verdict in sorted(verdicts.items())), "",
-             f"Report: `{root / layout.REPORT}`."]
+             f"[The profiles report]({(root / layout.REPORT).resolve().as_uri()})"]
     return [Artifact("profiles-summary", "profiles track: verdicts and the report",
                      markdown="\n".join(lines))]
 

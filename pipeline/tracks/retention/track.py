@@ -171,7 +171,7 @@ def artifacts(root: Path) -> list[Artifact]:
              "| claim | verdict |", "|---|---|",
              *(f"| {name} | {verdict if isinstance(verdict, str) else verdict.get('verdict')} |"
                for name, verdict in sorted(verdicts.items())), "",
-             f"Report: `{root / layout.REPORT}`."]
+             f"[The retention report]({(root / layout.REPORT).resolve().as_uri()})"]
     return [Artifact("retention-summary", "retention track: the paper's claims and verdicts",
                      markdown="\n".join(lines))]
 
