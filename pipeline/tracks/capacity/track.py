@@ -18,6 +18,7 @@ from pipeline.tracks.capacity.plateau import plateau_jobs, plateau_stage
 from pipeline.tracks.capacity.report import TEMPLATES, write_report
 from pipeline.tracks.capacity.score import score_stage
 from pipeline.tracks.capacity.synthetic import write_datasets
+from pipeline.tracks.capacity.table1 import PRESET as TABLE1_PRESET
 
 PAPER_TABLE1_CSV = reference_dep("morris2025_table1_capacity.csv")
 
@@ -81,6 +82,9 @@ PRESETS = {
         "train": {"steps": 1_000_000, "batch_size": 2048, "lr": 0.001, "eval_points": 50},
         "score": {"first_token": "skip", "batch_size": 4096},
     },
+    # Table 1's 1×32 and 2×32 row by row, fp32 and bf16: python -m
+    # pipeline.tracks.capacity.table1 after switching (docs/capacity.md §6).
+    "table1": TABLE1_PRESET,
 }
 
 
