@@ -38,8 +38,9 @@ STAGES = (
           deps=(layout.MODELS, layout.SYNTHETIC), outs=(layout.SCORES,), work=score_stage),
     Stage("capacity_plateau", "each shape's capacity-defining runs again for longer: a "
           "plateau?", CapacityParams,
-          # the whole group: it reads data, models, train, score.first_token and plateau
-          params=("capacity", "runtime"), deps=(layout.SCORES, layout.SYNTHETIC, layout.MODELS),
+          # score.first_token shapes its training too; the grid's models (a dep) change with it
+          params=("capacity.data", "capacity.models", "capacity.train", "capacity.plateau",
+                  "runtime"), deps=(layout.SCORES, layout.SYNTHETIC, layout.MODELS),
           outs=(persistent(layout.PLATEAU_MODELS), layout.PLATEAU_RESULTS),
           jobs=plateau_jobs, work=plateau_stage),
     Stage("capacity_fit", "capacity per shape, which shapes enter α and why, α with its "
