@@ -44,6 +44,7 @@ class Setting(BaseModel):
     sequence_bits: float
     configs: list[str]
     dataset_sizes: list[int]
+    sizes_by_config: dict[str, list[int]] = {}
     seeds: list[int]
     runs: int
     lr: float
@@ -159,6 +160,7 @@ def setting_of(config: CapacityConfig, totals: pl.DataFrame) -> Setting:
         first_token=config.score.first_token, scored_tokens=config.scored_tokens,
         sequence_bits=config.sequence_entropy_bits,
         configs=[m.name for m in config.models], dataset_sizes=list(config.data.dataset_sizes),
+        sizes_by_config={m.name: config.sizes_of(m) for m in config.models},
         seeds=list(config.data.seeds), runs=totals.height, lr=train.lr,
         batch_size=train.batch_size, steps=train.steps, warmup_fraction=train.warmup_fraction,
         min_lr_ratio=train.min_lr_ratio, early_stop=train.early_stop,
