@@ -12,7 +12,7 @@ from pipeline.core.report import read_findings, render
 from pipeline.core.track import Artifact, Plot, Stage, Track, in_git, persistent
 from pipeline.tracks.capacity import layout
 from pipeline.tracks.capacity.config import CapacityParams
-from pipeline.tracks.capacity.findings import CapacityFindings, fit_stage
+from pipeline.tracks.capacity.findings import CapacityFindings, fit_stage, fmt_range
 from pipeline.tracks.capacity.grid import train_jobs
 from pipeline.tracks.capacity.plateau import plateau_jobs, plateau_stage
 from pipeline.tracks.capacity.report import TEMPLATES, write_report
@@ -126,7 +126,8 @@ def artifacts(root: Path) -> list[Artifact]:
     summary = render(TEMPLATES, "artifact.md.j2", findings=findings,
                      report=(root / layout.REPORT).resolve().as_uri())
     table = [{"shape": s.config, "parameters": s.params, "capacity (bits)": round(s.capacity_bits),
-              "bits/param": round(s.bits_per_param, 3)} for s in findings.shapes]
+              "bits/param": round(s.bits_per_param, 3), "seed range": fmt_range(s.seed_spread),
+              "in α": "yes" if s.included else s.exclusion_reason} for s in findings.shapes]
     return [Artifact("capacity-summary", f"α = {alpha.alpha:.2f} bits/parameter",
                      markdown=summary),
             Artifact("capacity-by-shape", "capacity per model shape", table=table)]
