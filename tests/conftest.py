@@ -34,14 +34,15 @@ TINY_PARAMS = {
         "data": {
             "vocab_size": 64,
             "seq_len": 8,
-            "dataset_sizes": [4, 16],
+            "dataset_sizes": [4, 256],  # 256 × 42 bits ≥ 2 × 3.64 × 1,464 params
             "seeds": [0],
             "token_dtype": "uint16",
         },
         "models": [{"n_layer": 1, "d_model": 8, "n_head": 1}],
         "train": {"steps": 40, "batch_size": 8, "lr": 0.01, "eval_points": 4},
         "score": {"first_token": "skip", "batch_size": 64},
-        "fit": {"confidence": 0.95},
+        "plateau": {"steps_factor": 2.0, "tolerance": 0.03, "seeds": 1},
+        "fit": {"confidence": 0.95, "bootstrap_resamples": 200},
     },
     "text": {
         "configs": [{"n_layer": 1, "d_model": 8, "n_head": 1}],

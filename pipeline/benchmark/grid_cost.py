@@ -85,7 +85,7 @@ def grid_cost(shapes: dict, device_name: str | None = None, device_memory: int |
     precision = "fp32" if params.runtime.precision == "fp32" else "bf16"
     paper = paper_capacities(precision)
     stop = stop_steps or eval_steps(train)[1]
-    planned = [g for g in plan(params) if g.track == "capacity"]
+    planned = [g for g in plan(params) if g.track == "capacity" and g.what == "grid"]
     peak = next((v for k, v in GPU_PEAK_FLOPS.items() if device_name and k in device_name),
                 None)
     measured = shapes["shapes"]
@@ -96,7 +96,7 @@ def grid_cost(shapes: dict, device_name: str | None = None, device_memory: int |
         times = step_time(measured, model.n_layer, model.d_model, group.flops_per_token)
         member = times["member"] if times["member"] is not None else times["single"]
         held = paper.get((model.n_layer, model.d_model))
-        runs = [(n, seed) for n in data.dataset_sizes for seed in data.seeds]
+        runs = [(n, seed) for n in capacity.sizes_of(model) for seed in data.seeds]
         tokens = sum(train.steps * min(train.batch_size, n) * data.seq_len for n, _ in runs)
         if tokens != group.tokens:
             raise ValueError(f"{group.shape}: the cost counts {tokens:,} tokens, the plan "

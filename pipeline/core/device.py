@@ -45,3 +45,29 @@ def resolve_precision(precision: str, device: str) -> str:
     if precision != "auto":
         return precision
     return "bf16" if device == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
+
+
+def bf16_problem(device: str, precision: str) -> str | None:
+    """Why ``runtime.precision: bf16`` cannot run on ``runtime.device`` here, as one line
+    naming both keys, or None. A CPU runs bf16 on any x86 or ARM build of torch (natively
+    with AVX512-BF16/AMX, else emulated); a GPU needs bf16 arithmetic (CUDA: Ampere or
+    later)."""
+    if precision != "bf16" or device == "cpu":
+        return None
+    resolved = "cuda" if device == "auto" and torch.cuda.is_available() else device
+    if resolved == "auto":
+        return None  # auto without CUDA is the CPU
+    if not device_available(resolved):
+        return None  # resolve_device names a missing device
+    if resolved == "cuda" and not torch.cuda.is_bf16_supported():
+        name = torch.cuda.get_device_name()
+        return (f"runtime.precision: bf16 requested, but runtime.device {device!r} resolves "
+                f"to {name} (compute capability {torch.cuda.get_device_capability()}), which "
+                "has no bf16; set runtime.precision to fp32 or auto")
+    if resolved == "mps":
+        try:
+            torch.ones(1, dtype=torch.bfloat16, device="mps")
+        except (RuntimeError, TypeError) as error:
+            return (f"runtime.precision: bf16 requested, but runtime.device 'mps' has no "
+                    f"bf16 here ({error}); set runtime.precision to fp32 or auto")
+    return None

@@ -14,6 +14,8 @@ quantiles of those values around the statistic of the original data. Four forms:
   indices on both sides (two attacks on the same sequences), so what the items share cancels.
 - :func:`group_bootstrap`: resample whole groups (seeds, documents) and pool their items,
   for items that are not independent within a group.
+- :func:`nested_bootstrap`: two stages for items nested in groups (seeds within model
+  shapes): draw the groups with replacement, then each drawn group's items with replacement.
 
 A statistic is a function of one or more equal-length columns (``statistic(*columns)``).
 With ``vectorized=True`` it receives every column with a leading resample axis,
@@ -269,3 +271,42 @@ def group_bootstrap(statistic: Callable[..., float], *columns: np.ndarray,
 def _renamed(interval: Interval, method: str) -> Interval:
     return Interval(interval.estimate, interval.low, interval.high, interval.confidence,
                     interval.n, method, interval.n_resamples, interval.reason)
+
+
+def nested_bootstrap(statistic: Callable[..., float], *columns: np.ndarray,
+                     groups: np.ndarray, confidence: float = DEFAULT_CONFIDENCE,
+                     n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0,
+                     min_groups: int = MIN_GROUPS, min_items: int = 2) -> Interval:
+    """Two-stage percentile bootstrap: each resample draws the groups with replacement, then
+    within each drawn group its items with replacement (Davison & Hinkley 1997, §3.8), so
+    the interval holds both the spread between groups and the spread within them.
+
+    ``statistic(*pooled_columns, draw)`` returns one value; ``draw`` labels each pooled item
+    with the position (0..g−1) of the group draw it came from, so a group drawn twice counts
+    as two groups. Untestable below ``min_groups`` groups or when a group has fewer than
+    ``min_items`` items. ``n`` of the result counts groups.
+    """
+    _check_settings(confidence, n_resamples)
+    data = _columns(columns)
+    members = _strata_positions(data[0].shape[0], np.asarray(groups))
+    method = "nested percentile bootstrap (groups, then items within each)"
+    draw0 = np.concatenate([np.full(m.size, g) for g, m in enumerate(members)]) if members \
+        else np.zeros(0, int)
+    order = np.concatenate(members) if members else np.zeros(0, int)
+    estimate = float(statistic(*(c[order] for c in data), draw0)) if order.size else None
+    smallest = min((m.size for m in members), default=0)
+    if len(members) < min_groups or smallest < min_items:
+        reason = (f"{len(members)} groups, fewer than {min_groups}" if len(members) < min_groups
+                  else f"{smallest} items in the smallest group, fewer than {min_items}")
+        return untestable(estimate, len(members), method, reason, confidence)
+    rng = np.random.default_rng(seed)
+    values = np.empty(n_resamples)
+    for b in range(n_resamples):
+        chosen = rng.integers(0, len(members), size=len(members))
+        picks = [members[g][rng.integers(0, members[g].size, size=members[g].size)]
+                 for g in chosen]
+        draw = np.concatenate([np.full(p.size, i) for i, p in enumerate(picks)])
+        index = np.concatenate(picks)
+        values[b] = statistic(*(c[index] for c in data), draw)
+    return percentile_intervals(np.array([estimate]), values[:, None], confidence,
+                                len(members), method)[0]

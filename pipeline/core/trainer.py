@@ -31,12 +31,14 @@ import math
 import shutil
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from pipeline.core.config import RuntimeConfig, TrainConfig
 from pipeline.core.device import resolve_device, resolve_precision
@@ -271,7 +273,8 @@ class Trainer:
         stack.zero_grad()
         batch_loss = torch.zeros(len(active), dtype=torch.float64)
         for chunk in batch.split(micro, dim=1):
-            with torch.autocast(self.device, torch.bfloat16, enabled=self.precision == "bf16"):
+            with self._attention_kernels(), torch.autocast(
+                    self.device, torch.bfloat16, enabled=self.precision == "bf16"):
                 chunk_loss = stack.losses(chunk)
             # Every sequence has the same number of targets: weighting chunk means by their
             # share of the batch gives the mean over the whole batch.
@@ -288,6 +291,15 @@ class Trainer:
             state.loss_sum += float(batch_loss[position])
             state.loss_count += 1
             state.last_lr = lr
+
+    def _attention_kernels(self):
+        """bf16 on a CPU: the math attention kernel. CPU flash attention's bf16 backward took
+        56–58% of a 1×32 step (V 2048, S 64), 12× its fp32 time, making bf16 2–3× slower than
+        fp32; with the math kernel bf16 costs what fp32 does (docs/capacity.md §5). Kernels
+        differ only by float rounding, as threads do, so no fingerprint changes."""
+        if self.device == "cpu" and self.precision == "bf16":
+            return sdpa_kernel(SDPBackend.MATH)
+        return nullcontext()
 
     def _after_step(self, stack: ModelStack, active: list[_Member]) -> list[int]:
         """Evaluations, early stops and checkpoints due after a step; returns the positions

@@ -41,9 +41,9 @@ def test_every_section_runs_on_tiny_shapes(tmp_path):
 
     tracks = sections["tracks"]["result"]
     assert [s["stage"] for s in tracks["stages"]] == [
-        "validate_params", "capacity_data", "capacity_train", "capacity_score", "capacity_fit",
-        "capacity_report"]
-    assert tracks["trained_models"] == {"cpu fp32": 2}
+        "validate_params", "capacity_data", "capacity_train", "capacity_score",
+        "capacity_plateau", "capacity_fit", "capacity_report"]
+    assert tracks["trained_models"] == {"cpu fp32": 3}  # 2 grid runs, 1 plateau check
 
     capacity = sections["capacity"]["result"]
     assert set(capacity["runs"]) == {"bf16", "fp32"}

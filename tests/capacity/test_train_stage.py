@@ -13,7 +13,7 @@ from pipeline.tracks.capacity.config import CapacityParams
 
 
 def test_stacked_stage_trains_the_runs_of_one_shape_together(tmp_path, tiny_params):
-    tiny_params["capacity"]["data"].update(dataset_sizes=[4, 16, 24], seeds=[0, 1])
+    tiny_params["capacity"]["data"].update(dataset_sizes=[4, 16, 256], seeds=[0, 1])
     tiny_params["runtime"]["stack_models"] = True
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(tiny_params))
     params = CapacityParams.model_validate(tiny_params)

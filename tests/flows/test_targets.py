@@ -48,7 +48,8 @@ def test_targets_run_what_dvc_repro_runs(tmp_path, prefect_api):
 
     first = flow("capacity_fit")
     assert first == repro(by_dvc, "capacity_fit") == {
-        "validate_params", "capacity_data", "capacity_train", "capacity_score", "capacity_fit"}
+        "validate_params", "capacity_data", "capacity_train", "capacity_score",
+        "capacity_plateau", "capacity_fit"}
     assert stale(by_flow) == stale(by_dvc)
     assert "capacity_report" in stale(by_flow) and "text_train" in stale(by_flow)
 

@@ -16,6 +16,14 @@ from pipeline.core.config import (
     TrainConfig,
     unique,
 )
+from pipeline.core.model import count_params
+
+# Morris et al. 2025's bits per parameter (docs/science.md §1): what a grid is sized against
+# before any training, since our own α is not known yet.
+PAPER_ALPHA = 3.64
+# A shape's largest dataset must hold this many times its expected capacity, so that the
+# maximum over N is set by the model, not by the data (issue 21).
+GRID_REACH = 2.0
 
 TOKEN_DTYPE_MAX = {"uint8": 2**8, "uint16": 2**16, "int32": 2**31 - 1}
 
@@ -52,11 +60,38 @@ class ScoreConfig(Section):
     """Sequences per scoring forward pass."""
 
 
+class CapacityModel(ModelConfig):
+    """One GPT-2 shape of the capacity grid, with the dataset sizes it trains on."""
+
+    dataset_sizes: list[PositiveInt] | None = None
+    """N this shape trains on, a subset of data.dataset_sizes (sizes around its capacity: a
+    shape gains nothing from datasets far from it); null: all of data.dataset_sizes."""
+
+
+class PlateauConfig(Section):
+    """The direct plateau test (stage capacity_plateau): each shape's capacity-defining runs
+    (its N at capacity, the first ``seeds`` seeds) are trained again for ``steps_factor`` ×
+    the steps; a shape is at its plateau when the longer runs memorize, on average, less than
+    ``tolerance`` more (relative)."""
+
+    steps_factor: Annotated[float, Field(gt=1)] = 2.0
+    """The check trains this many times the grid's steps."""
+    tolerance: Annotated[float, Field(gt=0)] = 0.03
+    """Largest mean relative gain of the longer runs for a shape to be at its plateau. The
+    end value of one run moves by about ±2% between step budgets at one seed
+    (docs/capacity.md), so a tolerance below that would reject plateaued shapes by noise."""
+    seeds: PositiveInt = 1
+    """How many of data.seeds (the first ones) are trained again."""
+
+
 class FitConfig(Section):
-    """Capacity fit: α = capacity / parameters by OLS through the origin."""
+    """Capacity fit: α = capacity / parameters by OLS through the origin, over the shapes that
+    qualify (not data-limited, grid reaching 2× capacity, at their plateau)."""
 
     confidence: Annotated[float, Field(gt=0, lt=1)] = 0.95
     """Confidence level of α's interval."""
+    bootstrap_resamples: Annotated[int, Field(ge=100)] = 4000
+    """Resamples of α's bootstrap over shapes and, within each, seeds."""
 
 
 class CapacityConfig(Section):
@@ -64,12 +99,14 @@ class CapacityConfig(Section):
 
     data: DataConfig
     """The uniform-token datasets (stage capacity_data)."""
-    models: Annotated[list[ModelConfig], Field(min_length=1)]
-    """GPT-2 shapes of the grid; each is trained on every dataset."""
+    models: Annotated[list[CapacityModel], Field(min_length=1)]
+    """GPT-2 shapes of the grid; each is trained on its dataset sizes and every seed."""
     train: TrainConfig
     """Training of every run (stage capacity_train)."""
     score: ScoreConfig = ScoreConfig()
     """Scoring (stage capacity_score)."""
+    plateau: PlateauConfig = PlateauConfig()
+    """The direct plateau test (stage capacity_plateau)."""
     fit: FitConfig = FitConfig()
     """The α fit (stage capacity_fit)."""
 
@@ -83,6 +120,50 @@ class CapacityConfig(Section):
                 f"fit data.token_dtype={self.data.token_dtype} (at most {limit})"
             )
         return self
+
+    def grid_problem(self) -> str | None:
+        """What makes the grid unfit, as one line naming the key and the numbers, or None
+        (checked with the whole params file, before any work: ``Track.check``)."""
+        if self.plateau.seeds > len(self.data.seeds):
+            return (f"capacity.plateau.seeds: {self.plateau.seeds} seeds to train again, but "
+                    f"capacity.data.seeds has only {len(self.data.seeds)}")
+        for i, model in enumerate(self.models):
+            problem = self._sizes_problem(i, model)
+            if problem:
+                return problem
+        return None
+
+    def _sizes_problem(self, i: int, model: CapacityModel) -> str | None:
+        """The shape's N are in data.dataset_sizes and the largest reaches GRID_REACH × its
+        expected capacity (PAPER_ALPHA × params)."""
+        sizes = self.sizes_of(model)
+        unknown = sorted(set(sizes) - set(self.data.dataset_sizes))
+        if unknown:
+            return (f"capacity.models[{i}].dataset_sizes: {unknown} are not in "
+                    f"capacity.data.dataset_sizes {self.data.dataset_sizes}")
+        if len(set(sizes)) < len(sizes):
+            return f"capacity.models[{i}].dataset_sizes has duplicates: {sizes}"
+        params = self.parameter_count(model)
+        needed = GRID_REACH * PAPER_ALPHA * params
+        held = max(sizes) * self.sequence_entropy_bits
+        if held < needed:
+            key = (f"capacity.models[{i}].dataset_sizes" if model.dataset_sizes
+                   else "capacity.data.dataset_sizes")
+            return (
+                f"{key}: {model.name} ({params:,} params) needs a largest N holding "
+                f"{GRID_REACH:g} × {PAPER_ALPHA} × {params:,} = {needed:,.0f} bits (N ≥ "
+                f"{math.ceil(needed / self.sequence_entropy_bits):,}), but N = {max(sizes):,} "
+                f"holds {held:,.0f}")
+        return None
+
+    def sizes_of(self, model: ModelConfig) -> list[int]:
+        """The dataset sizes N a shape trains on."""
+        own = getattr(model, "dataset_sizes", None)
+        return sorted(own if own else self.data.dataset_sizes)
+
+    def parameter_count(self, model: ModelConfig) -> int:
+        return count_params(self.model_vocab_size, self.data.seq_len, model.n_layer,
+                            model.d_model)
 
     @property
     def model_vocab_size(self) -> int:

@@ -1,8 +1,13 @@
-"""Capacity per model configuration and the bits-per-parameter fit (docs/science.md §1).
+"""Capacity per model configuration and the bits-per-parameter fit (docs/science.md §1,
+docs/capacity.md).
 
 Capacity of a configuration = the maximum over N of the seed-mean dataset memorization.
+A configuration enters α only if that maximum is the model's, by rule (:func:`admission`):
+not data-limited, its largest dataset holding at least ``GRID_REACH`` × the capacity, and its
+capacity-defining runs at their plateau by the direct test (stage capacity_plateau).
 α = bits per parameter, by OLS of capacity on parameter count through the origin
-(statsmodels), with its confidence interval and (uncentered) R².
+(statsmodels), over the admitted configurations; its interval is a nested bootstrap over
+configurations and, within each, seeds (:func:`pipeline.core.stats.nested_bootstrap`).
 """
 
 from __future__ import annotations
@@ -14,25 +19,36 @@ from pydantic import BaseModel
 
 from pipeline.core.integrity import require_finite
 from pipeline.core.layout import REFERENCE
+from pipeline.core.stats import Interval, nested_bootstrap
+from pipeline.tracks.capacity.config import GRID_REACH, PAPER_ALPHA
 
 # Share of a dataset memorized at a configuration's maximum from which the maximum is taken
 # to be set by the data (a lower bound on capacity), not by the model.
 DATA_LIMITED_SHARE = 0.95
 PAPER_TABLE1 = REFERENCE / "morris2025_table1_capacity.csv"
-PAPER_ALPHA = 3.64  # bits per parameter, Morris et al. 2025
+# Fewest configurations for an interval: with 3 there are 10 distinct draws of them (each
+# with its own seed draws inside), so the interval is coarse, and says so in its method.
+MIN_CONFIGS = 3
 PAPER_ALPHA_BF16 = 3.51  # average over the 16 configurations
 PAPER_ALPHA_FP32 = 3.83
 
 
 class AlphaFit(BaseModel):
-    """α by OLS of capacity on parameters through the origin; no interval from one shape."""
+    """α by OLS of capacity on parameters through the origin, over the admitted configs;
+    the interval by a nested bootstrap (configs, then seeds), or none and why."""
 
     alpha: float
     ci_low: float | None
     ci_high: float | None
+    ci_method: str = "bootstrap"
+    ci_detail: str = ""
+    ci_reason: str | None = None
     r_squared: float
     n_configs: int
     confidence: float
+    included: list[str] = []
+    excluded: dict[str, str] = {}
+    admitted_only: bool = True
 
 
 def memorization_by_size(totals: pl.DataFrame) -> pl.DataFrame:
@@ -85,30 +101,116 @@ def capacity_by_config(totals: pl.DataFrame) -> pl.DataFrame:
         .with_columns(
             # A plateau can only be read off a grid whose datasets hold more than the model
             # stored, at a maximum the data did not set.
-            ((pl.col("largest_dataset_bits") > 1.1 * pl.col("capacity_bits"))
+            ((pl.col("largest_dataset_bits") >= GRID_REACH * pl.col("capacity_bits"))
              & ~pl.col("data_limited")).alias("grid_exceeds_capacity"),
         )
         .sort("params", "config")
     )
 
 
-def fit_alpha(capacity: pl.DataFrame, confidence: float = 0.95) -> AlphaFit:
-    """OLS of capacity on parameters with no intercept."""
+def seed_capacities(totals: pl.DataFrame, capacity: pl.DataFrame) -> pl.DataFrame:
+    """Each seed's memorization at its configuration's N at capacity (the N chosen by the
+    seed mean): the items α's bootstrap resamples within a configuration."""
+    return (
+        totals.join(capacity.select("config", "n_at_capacity"), on="config")
+        .filter(pl.col("n_sequences") == pl.col("n_at_capacity"))
+        .select("config", "params", "seed", pl.col("memorized_bits").alias("capacity_bits"))
+        .sort("params", "config", "seed")
+    )
+
+
+def plateau_by_config(plateau: pl.DataFrame) -> pl.DataFrame:
+    """Mean relative gain of each configuration's retrained capacity-defining runs."""
+    return plateau.group_by("config").agg(pl.col("gain").mean().alias("plateau_gain"),
+                                          pl.len().alias("plateau_runs"))
+
+
+def exclusion_reason(row: dict, tolerance: float, factor: float) -> str | None:
+    """Why a configuration's capacity cannot enter α, or None: the first rule it fails."""
+    if row["data_limited"]:
+        return (f"data-limited: at N = {row['n_at_capacity']} it memorized "
+                f"{row['memorized_share_at_capacity']:.1%} of its dataset (≥ "
+                f"{DATA_LIMITED_SHARE:.0%}): a lower bound")
+    reach = row["largest_dataset_bits"] / row["capacity_bits"]
+    if reach < GRID_REACH:
+        return (f"grid too short: the largest N holds {reach:.2f}× the capacity, less than "
+                f"{GRID_REACH:g}×")
+    gain = row.get("plateau_gain")
+    if gain is None:
+        return "no plateau test: its capacity-defining runs were not trained again"
+    if not gain < tolerance:
+        return (f"still rising: {factor:g}× the steps gained {gain:+.1%} (tolerance "
+                f"{tolerance:.0%})")
+    return None
+
+
+def admission(capacity: pl.DataFrame, plateau: pl.DataFrame, tolerance: float,
+              factor: float) -> pl.DataFrame:
+    """``capacity`` with the plateau test's mean gain and whether each configuration enters
+    α (``included``) or why not (``exclusion_reason``)."""
+    out = capacity.join(plateau_by_config(plateau), on="config", how="left")
+    reasons = [exclusion_reason(row, tolerance, factor) for row in out.iter_rows(named=True)]
+    return out.with_columns(pl.Series("exclusion_reason", reasons, dtype=pl.Utf8)).with_columns(
+        pl.col("exclusion_reason").is_null().alias("included"))
+
+
+def ols_through_origin(x: np.ndarray, y: np.ndarray):
+    return sm.OLS(y, x, hasconst=False).fit()  # through the origin, even for one row
+
+
+def alpha_statistic(bits: np.ndarray, params: np.ndarray, draw: np.ndarray) -> float:
+    """α of a resample: OLS through the origin of each drawn config's seed-mean capacity."""
+    counts = np.bincount(draw)
+    means = np.bincount(draw, bits) / counts
+    x = np.bincount(draw, params) / counts
+    return float(x @ means / (x @ x))
+
+
+def alpha_interval(per_seed: pl.DataFrame, confidence: float, n_resamples: int) -> Interval:
+    return nested_bootstrap(
+        alpha_statistic, per_seed["capacity_bits"].to_numpy().astype(float),
+        per_seed["params"].to_numpy().astype(float), groups=per_seed["config"].to_numpy(),
+        confidence=confidence, n_resamples=n_resamples, seed=0, min_groups=MIN_CONFIGS)
+
+
+def fit_alpha(capacity: pl.DataFrame, confidence: float = 0.95,
+              per_seed: pl.DataFrame | None = None, n_resamples: int = 4000) -> AlphaFit:
+    """OLS of capacity on parameters with no intercept, over the admitted configurations
+    (all of them when ``capacity`` has no ``included`` column, or when none is admitted:
+    then ``admitted_only`` is false and α is no finding). The interval: a nested bootstrap
+    over configurations and seeds of ``per_seed`` (:func:`seed_capacities`)."""
+    excluded = {}
+    admitted_only = True
+    if "included" in capacity.columns:
+        excluded = {r["config"]: r["exclusion_reason"]
+                    for r in capacity.filter(~pl.col("included")).iter_rows(named=True)}
+        if capacity["included"].any():
+            capacity = capacity.filter(pl.col("included"))
+        else:
+            admitted_only = False
     x = capacity["params"].to_numpy().astype(float)
     y = capacity["capacity_bits"].to_numpy().astype(float)
     require_finite(np.concatenate([x, y]), "capacity fit inputs (params, capacity_bits)",
                    "a scored run is broken; rerun capacity_score")
-    result = sm.OLS(y, x, hasconst=False).fit()  # through the origin, even for one row
-    low = high = None
-    if len(x) > 1:
-        low, high = (float(v) for v in result.conf_int(alpha=1 - confidence)[0])
+    result = ols_through_origin(x, y)
+    if per_seed is None:
+        interval = None
+        reason, detail = "no per-seed capacities given", ""
+    else:
+        seeds = per_seed.filter(pl.col("config").is_in(capacity["config"].to_list()))
+        interval = alpha_interval(seeds, confidence, n_resamples)
+        reason = interval.reason
+        detail = f"{interval.method}, {interval.n_resamples} resamples, {interval.n} configs"
     return AlphaFit(
         alpha=float(result.params[0]),
-        ci_low=low,
-        ci_high=high,
+        ci_low=interval.low if interval else None,
+        ci_high=interval.high if interval else None,
+        ci_detail=detail, ci_reason=reason,
         r_squared=float(result.rsquared),
         n_configs=len(x),
         confidence=confidence,
+        included=capacity["config"].to_list() if admitted_only else [],
+        excluded=excluded, admitted_only=admitted_only,
     )
 
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.core.config import ModelConfig, RuntimeConfig
+from pipeline.core.config import ModelConfig, RuntimeConfig, TrainConfig
 from pipeline.core.io import read_tokens
-from pipeline.core.model import GPTConfig, count_params
+from pipeline.core.model import GPTConfig
 from pipeline.core.objectives import NextTokenObjective
 from pipeline.core.runs import GridRun
 from pipeline.core.stacked import stack_jobs
@@ -35,8 +35,9 @@ class Run(GridRun):
 
 
 def capacity_runs(config: CapacityConfig) -> list[Run]:
-    sizes, seeds = config.data.dataset_sizes, config.data.seeds
-    return [Run(m, n, s) for m, n, s in itertools.product(config.models, sizes, seeds)]
+    """Every run of the grid: each shape on each of its dataset sizes and every seed."""
+    return [Run(m, n, s) for m in config.models
+            for n, s in itertools.product(config.sizes_of(m), config.data.seeds)]
 
 
 def gpt_config(config: CapacityConfig, model: ModelConfig) -> GPTConfig:
@@ -50,8 +51,7 @@ def gpt_config(config: CapacityConfig, model: ModelConfig) -> GPTConfig:
 
 
 def parameter_count(config: CapacityConfig, model: ModelConfig) -> int:
-    return count_params(config.model_vocab_size, config.data.seq_len, model.n_layer,
-                        model.d_model)
+    return config.parameter_count(model)
 
 
 def objective(config: CapacityConfig) -> NextTokenObjective:
@@ -67,24 +67,32 @@ def _dataset(path: Path, stamp: tuple[int, int]) -> tuple[np.ndarray, str]:
 
 
 def make_job(config: CapacityConfig, runtime: RuntimeConfig, run: Run,
-             root: Path = Path(".")) -> TrainJob:
+             root: Path = Path("."), train: TrainConfig | None = None,
+             run_id: str | None = None, models_dir: Path | None = None) -> TrainJob:
+    """The training job of one run. ``train``, ``run_id`` and ``models_dir`` (relative to
+    the root) retrain a run under other settings into another folder (the plateau test)."""
     root = root.resolve()  # a job carries absolute paths: it may run on another worker
+    run_id = run_id or run.run_id
+    model_dir = (root / models_dir / run_id if models_dir is not None
+                 else layout.model_dir(run_id, root))
+    curve_path = (root / models_dir / f"{run_id}.csv" if models_dir is not None
+                  else layout.curve(run_id, root))
     data_path = layout.synthetic_dataset(run.dataset, root)
     if not data_path.is_file():
         read_tokens(data_path)  # raises ArtifactError naming the missing file
     stat = data_path.stat()
     tokens, fingerprint = _dataset(data_path, (stat.st_mtime_ns, stat.st_size))
     return TrainJob(
-        run_id=run.run_id,
+        run_id=run_id,
         model=gpt_config(config, run.model),
         objective=objective(config),
         tokens=tokens,
         reference_bits=config.sequence_entropy_bits,
-        train=config.train,
+        train=train or config.train,
         seed=run.seed,
-        model_dir=layout.model_dir(run.run_id, root),
-        curve_path=layout.curve(run.run_id, root),
-        checkpoint_dir=layout.checkpoint_dir(run.run_id, root),
+        model_dir=model_dir,
+        curve_path=curve_path,
+        checkpoint_dir=layout.checkpoint_dir(run_id, root),
         data_fingerprint=fingerprint,
         runtime=runtime,
     )

@@ -6,16 +6,19 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline.core.cost import PlannedRuns, planned
+from pipeline.core.device import bf16_problem
 from pipeline.core.layout import reference_dep
 from pipeline.core.report import read_findings, render
 from pipeline.core.track import Artifact, Plot, Stage, Track, in_git, persistent
 from pipeline.tracks.capacity import layout
 from pipeline.tracks.capacity.config import CapacityParams
-from pipeline.tracks.capacity.findings import CapacityFindings, fit_stage
+from pipeline.tracks.capacity.findings import CapacityFindings, fit_stage, fmt_range
 from pipeline.tracks.capacity.grid import train_jobs
+from pipeline.tracks.capacity.plateau import plateau_jobs, plateau_stage
 from pipeline.tracks.capacity.report import TEMPLATES, write_report
 from pipeline.tracks.capacity.score import score_stage
 from pipeline.tracks.capacity.synthetic import write_datasets
+from pipeline.tracks.capacity.table1 import PRESET as TABLE1_PRESET
 
 PAPER_TABLE1_CSV = reference_dep("morris2025_table1_capacity.csv")
 
@@ -33,9 +36,17 @@ STAGES = (
           "dataset totals", CapacityParams,
           params=("capacity.data", "capacity.models", "capacity.score"),
           deps=(layout.MODELS, layout.SYNTHETIC), outs=(layout.SCORES,), work=score_stage),
-    Stage("capacity_fit", "capacity per shape (max over N of the seed mean) and α",
-          CapacityParams, params=("capacity.data", "capacity.fit"),
-          deps=(layout.SCORES, PAPER_TABLE1_CSV),
+    Stage("capacity_plateau", "each shape's capacity-defining runs again for longer: a "
+          "plateau?", CapacityParams,
+          # score.first_token shapes its training too; the grid's models (a dep) change with it
+          params=("capacity.data", "capacity.models", "capacity.train", "capacity.plateau",
+                  "runtime"), deps=(layout.SCORES, layout.SYNTHETIC, layout.MODELS),
+          outs=(persistent(layout.PLATEAU_MODELS), layout.PLATEAU_RESULTS),
+          jobs=plateau_jobs, work=plateau_stage),
+    Stage("capacity_fit", "capacity per shape, which shapes enter α and why, α with its "
+          "bootstrap interval",
+          CapacityParams, params=("capacity.data", "capacity.plateau", "capacity.fit"),
+          deps=(layout.SCORES, layout.PLATEAU_RESULTS, PAPER_TABLE1_CSV),
           outs=(layout.FIT, in_git(layout.METRICS, "metrics")), work=fit_stage),
     Stage("capacity_report", "DVC plots, PNGs and the Markdown report", CapacityParams,
           params=("capacity",),
@@ -74,15 +85,36 @@ PRESETS = {
         "train": {"steps": 1_000_000, "batch_size": 2048, "lr": 0.001, "eval_points": 50},
         "score": {"first_token": "skip", "batch_size": 4096},
     },
+    # Table 1's 1×32 and 2×32 row by row, fp32 and bf16: python -m
+    # pipeline.tracks.capacity.table1 after switching (docs/capacity.md §6).
+    "table1": TABLE1_PRESET,
 }
 
 
 def plan(params) -> list[PlannedRuns]:
+    """The grid, and the plateau test's retraining (its N is known only after the grid: the
+    shape's largest N is taken, the most it can cost)."""
     capacity = params.capacity
-    data, train = capacity.data, capacity.train
-    batches = [min(train.batch_size, n) for n in data.dataset_sizes for _ in data.seeds]
-    return [planned("capacity", "grid", capacity.model_vocab_size, data.seq_len, m.n_layer,
-                    m.d_model, train.steps, batches) for m in capacity.models]
+    data, train, plateau = capacity.data, capacity.train, capacity.plateau
+    runs = []
+    for m in capacity.models:
+        sizes = capacity.sizes_of(m)
+        batches = [min(train.batch_size, n) for n in sizes for _ in data.seeds]
+        runs.append(planned("capacity", "grid", capacity.model_vocab_size, data.seq_len,
+                            m.n_layer, m.d_model, train.steps, batches))
+        runs.append(planned("capacity", "plateau", capacity.model_vocab_size, data.seq_len,
+                            m.n_layer, m.d_model, round(train.steps * plateau.steps_factor),
+                            [min(train.batch_size, max(sizes))] * plateau.seeds))
+    return runs
+
+
+def check(params) -> None:
+    """A grid too short for a shape's expected capacity, or a bf16 request on a device
+    without bf16: one line naming the key and the numbers, before any work."""
+    problem = (params.capacity.grid_problem()
+               or bf16_problem(params.runtime.device, params.runtime.precision))
+    if problem:
+        raise ValueError(problem)
 
 
 def artifacts(root: Path) -> list[Artifact]:
@@ -96,7 +128,8 @@ def artifacts(root: Path) -> list[Artifact]:
     summary = render(TEMPLATES, "artifact.md.j2", findings=findings,
                      report=(root / layout.REPORT).resolve().as_uri())
     table = [{"shape": s.config, "parameters": s.params, "capacity (bits)": round(s.capacity_bits),
-              "bits/param": round(s.bits_per_param, 3)} for s in findings.shapes]
+              "bits/param": round(s.bits_per_param, 3), "seed range": fmt_range(s.seed_spread),
+              "in α": "yes" if s.included else s.exclusion_reason} for s in findings.shapes]
     return [Artifact("capacity-summary", f"α = {alpha.alpha:.2f} bits/parameter",
                      markdown=summary),
             Artifact("capacity-by-shape", "capacity per model shape", table=table)]
@@ -106,5 +139,5 @@ TRACK = Track(
     name="capacity", order=20,
     summary="The capacity track (Morris et al. 2025, uniform random tokens).",
     params=CapacityParams, stages=STAGES, plots=PLOTS, presets=PRESETS, plan=plan,
-    artifacts=artifacts,
+    check=check, artifacts=artifacts,
 )
