@@ -124,3 +124,16 @@ def test_findings_round_trip_and_the_report_renders_from_them_alone(project):
     for key, verdict in metrics["verdicts"].items():
         assert f"| {key} | {verdict} |" in summary.markdown
     assert (project / layout.REPORT).resolve().as_uri() in summary.markdown
+
+
+def test_a_failed_gate_puts_its_warning_on_top_of_the_report(project):
+    from pipeline.core.report import read_findings
+    from pipeline.tracks.profiles.findings import ProfilesFindings
+    from pipeline.tracks.profiles.report import render_report
+
+    findings = read_findings(ProfilesFindings, project / layout.FINDINGS)
+    failed = findings.model_copy(update={
+        "gate": findings.gate.model_copy(update={"degenerate": True})})
+    head = render_report(failed).split("## Setup")[0]
+    assert "Warning: degenerate regime" in head and findings.gate.reason in head
+    assert failed.metrics()["warnings"] and failed.metrics()["degenerate"] is True
