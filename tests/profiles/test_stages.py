@@ -104,3 +104,36 @@ def test_a_vocabulary_that_differs_names_the_folder(tmp_path):
         load_causal_lm(tmp_path / "small-vocab", 32, 24)
     model = load_causal_lm(tmp_path / "small-vocab", 32, 16)
     assert not model.training
+
+
+def test_findings_round_trip_and_the_report_renders_from_them_alone(project):
+    from pipeline.core.report import read_findings, write_findings
+    from pipeline.tracks.profiles.findings import ProfilesFindings
+    from pipeline.tracks.profiles.report import render_report
+    from pipeline.tracks.profiles.track import artifacts
+
+    findings = read_findings(ProfilesFindings, project / layout.FINDINGS)
+    copy_path = project / "findings-copy.json"
+    write_findings(findings, copy_path)
+    assert read_findings(ProfilesFindings, copy_path) == findings
+    assert render_report(findings) == (project / layout.REPORT).read_text()
+    metrics = json.loads((project / layout.METRICS).read_text())
+    assert findings.metrics() == metrics
+    assert len(findings.ordered_verdicts()) == len(findings.verdicts)
+    (summary,) = artifacts(project)
+    for key, verdict in metrics["verdicts"].items():
+        assert f"| {key} | {verdict} |" in summary.markdown
+    assert (project / layout.REPORT).resolve().as_uri() in summary.markdown
+
+
+def test_a_failed_gate_puts_its_warning_on_top_of_the_report(project):
+    from pipeline.core.report import read_findings
+    from pipeline.tracks.profiles.findings import ProfilesFindings
+    from pipeline.tracks.profiles.report import render_report
+
+    findings = read_findings(ProfilesFindings, project / layout.FINDINGS)
+    failed = findings.model_copy(update={
+        "gate": findings.gate.model_copy(update={"degenerate": True})})
+    head = render_report(failed).split("## Setup")[0]
+    assert "Warning: degenerate regime" in head and findings.gate.reason in head
+    assert failed.metrics()["warnings"] and failed.metrics()["degenerate"] is True

@@ -126,3 +126,14 @@ def test_an_encoder_of_another_tokenizer_is_refused(project, tmp_path):
     write_corpus(other, vocab_size=40)  # the corpus changed; the encoders did not
     with pytest.raises(ArtifactError, match=r"lm-b0: encoder vocabulary 32 does not match"):
         builder(other).decoder_jobs()
+
+
+def test_findings_round_trip_and_the_report_renders_from_them_alone(project):
+    from pipeline.core.report import read_findings
+    from pipeline.tracks.retention.findings import RetentionFindings
+    from pipeline.tracks.retention.report import render_report
+
+    findings = read_findings(RetentionFindings, project / layout.FINDINGS)
+    assert RetentionFindings.model_validate_json(findings.model_dump_json()) == findings
+    assert render_report(findings) == (project / layout.REPORT).read_text()
+    assert findings.metrics() == json.loads((project / layout.METRICS).read_text())

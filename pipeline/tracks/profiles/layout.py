@@ -34,6 +34,7 @@ PREDICTOR = PROFILES / "predictor"            # stage profiles_predictor
 PREDICTOR_RESULTS = PREDICTOR / "results.json"
 
 REPORT = PROFILES / "report.md"               # stage profiles_report
+FINDINGS = PROFILES / "findings.json"         # what the report states, as data
 FIGURES = PROFILES / "figures"
 PLOTS = PROFILES / "plots"
 METRICS = layout.metrics_file("profiles")

@@ -8,13 +8,15 @@ from pipeline.core import corpus
 from pipeline.core.cost import PlannedRuns, planned
 from pipeline.core.io import read_json
 from pipeline.core.layout import reference_dep
+from pipeline.core.report import read_findings, render
 from pipeline.core.track import Artifact, Input, Plot, Stage, Track, in_git, persistent
 from pipeline.tracks.profiles import layout, predictor, score
 from pipeline.tracks.profiles.analysis import analyse
 from pipeline.tracks.profiles.config import ProfilesParams
 from pipeline.tracks.profiles.data import prepare
+from pipeline.tracks.profiles.findings import ProfilesFindings
 from pipeline.tracks.profiles.ladder import ladder_jobs
-from pipeline.tracks.profiles.report import write_report
+from pipeline.tracks.profiles.report import TEMPLATES, write_report
 
 
 def train_jobs(params: ProfilesParams, root: Path) -> list:
@@ -63,8 +65,8 @@ STAGES = (
                 *(reference_dep(f"chen2024_{name}.csv") for name in
                   ("memorized_share", "boundary_unigram", "boundary_entropy",
                    "predictor_accuracy"))),
-          outs=(in_git(layout.REPORT), layout.FIGURES, in_git(layout.METRICS, "metrics"),
-                in_git(layout.PLOTS)),
+          outs=(in_git(layout.REPORT), in_git(layout.FINDINGS), layout.FIGURES,
+                in_git(layout.METRICS, "metrics"), in_git(layout.PLOTS)),
           work=lambda p, root: write_report(p.profiles, root)),
 )
 
@@ -149,18 +151,16 @@ def inputs(params) -> list[Input]:
 
 
 def artifacts(root: Path) -> list[Artifact]:
-    path = root / layout.METRICS
+    """The verdict per finding and a link to the report, from the findings."""
+    path = root / layout.FINDINGS
     if not path.is_file():
         return []
-    metrics = read_json(path)
-    verdicts = metrics.get("verdicts", {})
-    lines = ["# Memorization profiles (Chen et al. 2024)", "",
-             f"Degenerate: {metrics.get('degenerate')}.", "",
-             "| finding | verdict |", "|---|---|",
-             *(f"| {name} | {verdict} |" for name, verdict in sorted(verdicts.items())), "",
-             f"[The profiles report]({(root / layout.REPORT).resolve().as_uri()})"]
+    findings = read_findings(ProfilesFindings, path)
+    verdicts = sorted((key, v.verdict) for key, v in findings.verdicts.items())
+    summary = render(TEMPLATES, "artifact.md.j2", findings=findings, verdict_rows=verdicts,
+                     report=(root / layout.REPORT).resolve().as_uri())
     return [Artifact("profiles-summary", "profiles track: verdicts and the report",
-                     markdown="\n".join(lines))]
+                     markdown=summary)]
 
 
 TRACK = Track(

@@ -20,6 +20,7 @@ PLOTS = RETENTION / "plots"              # stage retention_report
 FIGURES = RETENTION / "figures"
 RESULTS = RETENTION / "results"
 REPORT = RETENTION / "report.md"
+FINDINGS = RETENTION / "findings.json"  # what the report states, as data
 METRICS = layout.metrics_file("retention")
 
 ENCODER_SUBDIR = "encoder"  # an autoencoder's or memory model's encoder, as a GPT-2 folder

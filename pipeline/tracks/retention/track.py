@@ -7,15 +7,16 @@ from pathlib import Path
 
 from pipeline.core import corpus
 from pipeline.core.cost import PlannedRuns, planned
-from pipeline.core.io import read_json
 from pipeline.core.layout import reference_dep
+from pipeline.core.report import read_findings, render
 from pipeline.core.track import Artifact, Plot, Stage, Track, in_git, persistent
 from pipeline.tracks.retention import layout
 from pipeline.tracks.retention.config import RetentionParams
 from pipeline.tracks.retention.corpus import read_corpus
+from pipeline.tracks.retention.findings import RetentionFindings
 from pipeline.tracks.retention.jobs import Builder
 from pipeline.tracks.retention.objectives import decoded_share
-from pipeline.tracks.retention.report import write_report
+from pipeline.tracks.retention.report import TEMPLATES, write_report
 
 
 def builder(params: RetentionParams, root: Path) -> Builder:
@@ -52,7 +53,7 @@ STAGES = (
           params=("retention",),
           deps=(corpus.CORPUS, layout.ENCODERS, layout.DECODERS, layout.MEMORY,
                 layout.FOLLOWUP, reference_dep("badger2026_claims.csv")),
-          outs=(layout.RESULTS, layout.FIGURES, in_git(layout.REPORT),
+          outs=(layout.RESULTS, layout.FIGURES, in_git(layout.REPORT), in_git(layout.FINDINGS),
                 in_git(layout.METRICS, "metrics"), in_git(layout.PLOTS)),
           work=write_report),
 )
@@ -161,19 +162,16 @@ def _memory_plan(retention, vocab: int) -> list[PlannedRuns]:
 
 
 def artifacts(root: Path) -> list[Artifact]:
-    path = root / layout.METRICS
+    """The verdict per claim and a link to the report, from the findings."""
+    path = root / layout.FINDINGS
     if not path.is_file():
         return []
-    metrics = read_json(path)
-    verdicts = metrics.get("verdicts", {})
-    lines = ["# Embedding memory (Badger 2026)", "",
-             f"Degenerate: {metrics.get('degenerate')}.", "",
-             "| claim | verdict |", "|---|---|",
-             *(f"| {name} | {verdict if isinstance(verdict, str) else verdict.get('verdict')} |"
-               for name, verdict in sorted(verdicts.items())), "",
-             f"[The retention report]({(root / layout.REPORT).resolve().as_uri()})"]
+    findings = read_findings(RetentionFindings, path)
+    verdicts = sorted((c.claim_id, c.verdict) for c in findings.claims)
+    summary = render(TEMPLATES, "artifact.md.j2", findings=findings, verdict_rows=verdicts,
+                     report=(root / layout.REPORT).resolve().as_uri())
     return [Artifact("retention-summary", "retention track: the paper's claims and verdicts",
-                     markdown="\n".join(lines))]
+                     markdown=summary)]
 
 
 TRACK = Track(
