@@ -54,7 +54,7 @@ def test_a_toy_track_plugs_in_without_editing_another_package(tmp_path, prefect_
     flow = python(project, "-m", "pipeline.flows", "run", "toy_total",
                   env={"PREFECT_API_URL": PREFECT_API_URL.value()})
     assert flow.returncode == 0, flow.stdout + flow.stderr
-    assert "'toy_numbers': 'ran'" in flow.stdout and "'toy_total': 'ran'" in flow.stdout
+    assert "ran validate_params, toy_numbers, toy_total" in flow.stdout
     assert "capacity_train" not in flow.stdout  # only what the target needs
     assert json.loads((project / "data/metrics/toy.json").read_text()) == {"total": 6}
     status = dvc(project, "status", "toy_total", "--json")
