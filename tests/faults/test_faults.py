@@ -39,10 +39,10 @@ KILL = "import os, signal\ndef die(*args, **kwargs):\n    os.kill(os.getpid(), s
 KILL_AT_STEP = KILL + """
 import pipeline.core.trainer as trainer
 next_batch = trainer.Trainer._next_batch
-def killing_next_batch(self, state, *args):
-    if state["step"] == AT:
+def killing_next_batch(self, member, *args):
+    if member.state.step == AT:
         die()
-    return next_batch(self, state, *args)
+    return next_batch(self, member, *args)
 trainer.Trainer._next_batch = killing_next_batch
 """
 KILL_AFTER_CHECKPOINT = KILL + """
