@@ -29,7 +29,9 @@ from pipeline.core.integrity import TEMPORARY
 from tests.conftest import TINY_PARAMS, copy_project
 from tests.e2e.test_dvc_and_flow import dvc, weights
 
-pytestmark = pytest.mark.faults
+# The session's tiny build (every track) happens in the first test's setup: minutes on a loaded
+# machine, so the suite has a longer limit than the default 600 s.
+pytestmark = [pytest.mark.faults, pytest.mark.timeout(1800)]
 
 CAPACITY_RUN = "L1-D8-N16-S0"
 TEXT_RUN = "L1-D8-N32-S0"
