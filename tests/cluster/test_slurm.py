@@ -24,7 +24,7 @@ from pipeline.params import parse_params
 from tests.conftest import TINY_PARAMS, copy_project
 from tests.e2e.test_dvc_and_flow import dvc, weights
 
-LONG_RUN = "L1-D8-N16-S0"
+LONG_RUN = "L1-D8-N256-S0"
 
 
 def cluster_params(steps: int, **cluster) -> dict:

@@ -77,7 +77,7 @@ def project(tmp_path_factory):
 def test_dvc_repro_builds_everything_then_does_nothing(project):
     first = dvc(project, "repro")
     assert first.returncode == 0, first.stdout + first.stderr
-    for path in ("data/capacity/models/L1-D8-N16-S0/config.json",
+    for path in ("data/capacity/models/L1-D8-N256-S0/config.json",
                  "data/capacity/scores/totals.parquet",
                  "data/capacity/report.md", "data/capacity/figures/capacity_vs_params.png",
                  "data/capacity/curves/L1-D8-N4-S0.csv"):
@@ -183,7 +183,7 @@ def test_flow_skips_every_stage_after_dvc_repro(project, prefect_api):
 
 
 def test_flow_trains_only_new_models_and_leaves_dvc_up_to_date(project, prefect_api):
-    before = model_stamp(project, "L1-D8-N16-S0")
+    before = model_stamp(project, "L1-D8-N256-S0")
     set_params(project, lambda p: p["capacity"]["data"].update(seeds=[0, 1]))
     fates = run_flow(project)
     # The text stages do not read the capacity group; only the text report reads α.
@@ -202,8 +202,8 @@ def test_flow_trains_only_new_models_and_leaves_dvc_up_to_date(project, prefect_
                          "audit_extraction", "audit_attacks", "audit_blind", "audit_report"],
                         "skipped"),
     }
-    assert model_stamp(project, "L1-D8-N16-S0") == before  # seed 0 was not retrained
-    assert (project / "data/capacity/models/L1-D8-N16-S1/model.safetensors").is_file()
+    assert model_stamp(project, "L1-D8-N256-S0") == before  # seed 0 was not retrained
+    assert (project / "data/capacity/models/L1-D8-N256-S1/model.safetensors").is_file()
     assert_up_to_date(project)
     assert "up to date" in dvc(project, "repro").stdout
 
@@ -212,9 +212,9 @@ def test_shrinking_the_grid_leaves_no_stale_output(project, prefect_api):
     set_params(project, lambda p: p["capacity"]["data"].update(seeds=[0]))
     run_flow(project)
     scored = sorted(p.name for p in (project / "data/capacity/scores/runs").iterdir())
-    assert scored == ["L1-D8-N16-S0.parquet", "L1-D8-N4-S0.parquet"]
+    assert scored == ["L1-D8-N256-S0.parquet", "L1-D8-N4-S0.parquet"]
     assert sorted(p.name for p in (project / "data/capacity/synthetic").iterdir()) == [
-        "N16-S0.parquet", "N4-S0.parquet"]
+        "N256-S0.parquet", "N4-S0.parquet"]
     assert json.loads((project / "data/metrics/capacity.json").read_text())["runs"] == 2
     assert_up_to_date(project)
 

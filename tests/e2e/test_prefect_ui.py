@@ -62,7 +62,7 @@ def test_a_flow_run_shows_its_work(tmp_path, prefect_api):
     assert str(by_name["capacity_data"].id) in waits
     messages = "\n".join(log.message for log in logs)
     assert "alpha = " in messages  # the fit stage's own INFO line
-    assert "L1-D8-N16-S0: 40 steps" in messages  # a training run's summary line
+    assert "L1-D8-N256-S0: 40 steps" in messages  # a training run's summary line
     assert "TrainSummary(" not in messages and "HTTP Request" not in messages
     assert not [log.message for log in logs if log.level >= 40], "error lines in the run"
     by_key = {artifact.key: artifact for artifact in artifacts}

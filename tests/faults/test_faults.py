@@ -33,7 +33,7 @@ from tests.e2e.test_dvc_and_flow import dvc, weights
 # machine, so the suite has a longer limit than the default 600 s.
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(1800)]
 
-CAPACITY_RUN = "L1-D8-N16-S0"
+CAPACITY_RUN = "L1-D8-N256-S0"
 TEXT_RUN = "L1-D8-N32-S0"
 KILL = "import os, signal\ndef die(*args, **kwargs):\n    os.kill(os.getpid(), signal.SIGKILL)\n"
 # Kill a training run when it is about to take optimizer step `AT` (a module-level name the
