@@ -11,7 +11,8 @@ def test_the_plan_counts_every_training_run_of_the_tiny_params(tiny_params):
     groups = plan(parse_params(tiny_params))
     by_track = {track: sum(g.runs for g in groups if g.track == track)
                 for track in ("capacity", "text", "profiles", "retention")}
-    # capacity: 1 shape × 2 N × 1 seed, and its capacity run again for the plateau test; text: 1 shape × 2 N + 1 oracle + 1 same-size
+    # capacity: 1 shape × 2 N × 1 seed, and its capacity run again for the plateau test;
+    # text: 1 shape × 2 N + 1 oracle + 1 same-size
     # + the ground truth's reference and its 2 models + 2 N of the identical capacity;
     # retention: the trained LM (budget 1; budget 0 trains nothing), the autoencoder,
     # 4 decoders (2 budgets, the autoencoder, the null) and 4 memory models.
