@@ -189,8 +189,8 @@ def test_flow_trains_only_new_models_and_leaves_dvc_up_to_date(project, prefect_
     # The text stages do not read the capacity group; only the text report reads α.
     assert fates == {
         "validate_params": "ran",
-        **dict.fromkeys(["capacity_data", "capacity_train", "capacity_score", "capacity_fit",
-                         "capacity_report"], "ran"),
+        **dict.fromkeys(["capacity_data", "capacity_train", "capacity_score",
+                         "capacity_plateau", "capacity_fit", "capacity_report"], "ran"),
         **dict.fromkeys(["corpus_build", "text_reference", "text_train", "text_score",
                          "text_plateau", "text_ground_truth", "text_capacity"], "skipped"),
         "text_report": "ran",
