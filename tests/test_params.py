@@ -3,6 +3,8 @@ each track's stages read only their own group."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import yaml
 
@@ -195,3 +197,18 @@ def test_paths_the_params_point_at_are_checked_naming_the_key(tmp_path, tiny_par
         check_inputs(params, tmp_path)
     (tmp_path / "models" / "b" / "config.json").write_text("{}")
     check_inputs(params, tmp_path)
+
+
+def test_a_preset_that_does_not_validate_is_one_line_and_leaves_params_alone(tmp_path):
+    import subprocess
+    import sys
+
+    params = tmp_path / "params.yaml"
+    params.write_text(DEFAULT_PARAMS.read_text())
+    result = subprocess.run([sys.executable, "-m", "pipeline.presets", "audit-pythia",
+                             "--params", str(params)], cwd=tmp_path, capture_output=True,
+                            text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("error:") and "Traceback" not in result.stderr
+    assert "pythia-160m-deduped is not a folder" in result.stderr
+    assert params.read_text() == DEFAULT_PARAMS.read_text()
