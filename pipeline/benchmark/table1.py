@@ -67,4 +67,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from pipeline.runtime.cli import exit_on_user_error
+
+    exit_on_user_error(main)
