@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
+from pipeline.core.errors import ArtifactError
 from pipeline.core.io import read_json, write_json, write_text
 
 MISSING = "–"
@@ -92,7 +93,15 @@ def write_findings(findings: BaseModel, path: str | Path) -> None:
 
 
 def read_findings(schema: type[BaseModel], path: str | Path) -> BaseModel:
-    return schema.model_validate(read_json(path))
+    """A track's findings; a file that is not valid JSON of ``schema`` is an ArtifactError
+    naming it (one line), not a traceback."""
+    try:
+        return schema.model_validate(read_json(path))
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "top level"
+        raise ArtifactError(f"{path}: not {schema.__name__} findings ({where}: "
+                            f"{first['msg']}); run the stage that writes it again") from None
 
 
 def environment(templates: Path) -> Environment:

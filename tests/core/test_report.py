@@ -51,3 +51,19 @@ class Example(Findings):
 def test_findings_round_trip_as_strict_json(tmp_path):
     write_findings(Example(value=math.nan, names=["a"]), tmp_path / "f.json")
     assert read_findings(Example, tmp_path / "f.json") == Example(value=None, names=["a"])
+
+
+def test_findings_of_the_wrong_shape_are_one_error_naming_the_file(tmp_path):
+    import pytest
+    from pydantic import BaseModel
+
+    from pipeline.core.errors import ArtifactError
+    from pipeline.core.io import write_json
+    from pipeline.core.report import read_findings
+
+    class Found(BaseModel):
+        alpha: float
+
+    write_json({"beta": 1}, tmp_path / "findings.json")
+    with pytest.raises(ArtifactError, match=r"findings.json: not Found findings \(alpha: Field"):
+        read_findings(Found, tmp_path / "findings.json")
