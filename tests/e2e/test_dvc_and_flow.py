@@ -21,7 +21,8 @@ from tests.conftest import TINY_PARAMS, copy_project
 BIN = str(Path(sys.executable).parent)
 METRICS = ("data/metrics/capacity.json", "data/metrics/corpus.json", "data/metrics/text.json",
            "data/metrics/profiles.json", "data/metrics/audit.json")
-MODEL_DIRS = ("data/capacity/models", "data/text/models", "data/text/reference/models",
+MODEL_DIRS = ("data/capacity/models", "data/capacity/plateau/models", "data/text/models",
+              "data/text/reference/models",
               "data/text/ground_truth/models", "data/text/plateau/models",
               "data/profiles/models")
 
@@ -159,16 +160,18 @@ def test_every_plot_draws_in_show_and_diff(project):
 @pytest.mark.slow  # a Dask cluster and a second full build
 def test_flow_on_a_dask_cluster_gives_what_dvc_repro_gives(project, prefect_api,
                                                             tmp_path_factory):
+    built = dvc(project, "repro")  # the module's project, built here when run alone (-m slow)
+    assert built.returncode == 0, built.stdout + built.stderr
     params = json.loads(json.dumps(TINY_PARAMS))
     params["runtime"]["workers"] = 2  # runtime never changes a result
     twin = copy_project(tmp_path_factory.mktemp("dask"), params)
     fates = run_flow(twin, cluster="dask")  # a LocalCluster of 2 worker processes
     assert set(fates.values()) == {"ran"}, fates
     ours, theirs = weights(twin), weights(project)
-    # capacity, text grid, oracle + same-size, ground truth: reference + 2 N, profiles ladder,
-    # the plateau check's longer runs; and the retention track's models
+    # capacity grid + its plateau run, text grid, oracle + same-size, ground truth: reference
+    # + 2 N, profiles ladder, the text plateau check's longer runs; and the retention models
     checked = pl.read_parquet(twin / "data/text/plateau/results.parquet").height
-    assert len([k for k in ours if "/retention/" not in k]) == 2 + 2 + 2 + 3 + 2 + checked
+    assert len([k for k in ours if "/retention/" not in k]) == 2 + 1 + 2 + 2 + 3 + 2 + checked
     assert len([k for k in ours if "/retention/" in k]) == 22
     assert ours.keys() == theirs.keys()
     assert all(ours[k] == theirs[k] for k in ours), "weights differ from dvc repro's"
